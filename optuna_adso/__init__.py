@@ -1,0 +1,23 @@
+"""optuna-adso: find the pre-training data mixture that is best at a target model scale.
+
+Multi-fidelity, multi-scale Bayesian optimization (ADSO / MFMS-BO, arXiv 2503.21023) as an
+Optuna sampler and pruner.
+"""
+
+from optuna_adso.cost import FlopsCost, TableCost
+from optuna_adso.pruner import ADSOPruner
+from optuna_adso.recommend import Recommendation, recommend
+from optuna_adso.sampler import ADSOSampler
+from optuna_adso.space import suggest_mixture, suggest_scale
+
+__all__ = [
+    "ADSOPruner",
+    "ADSOSampler",
+    "FlopsCost",
+    "Recommendation",
+    "TableCost",
+    "recommend",
+    "suggest_mixture",
+    "suggest_scale",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,157 @@
+"""What a (scale, step) costs.
+
+The sampler only needs ``cost(scale, step)``: the cumulative compute of a run of model scale
+``scale`` stopped after ``step`` steps.  Users give a :class:`FlopsCost` (6 x params x tokens), a
+:class:`TableCost` (e.g. a measured FLOPs or GPU-hours table), or any callable
+``(params, step) -> cost`` where ``params`` is the trial's parameter dict.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class CostModel(Protocol):
+    def __call__(self, params: Mapping[str, Any], step: float) -> float: ...
+
+
+def _check_positive(value: float, what: str) -> float:
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{what} must be a positive finite number, got {value!r}")
+    return value
+
+
+class FlopsCost:
+    """Training FLOPs ~ 6 x parameters x tokens (Kaplan et al.), tokens = tokens_per_step x step.
+
+    ``scale_param`` names the trial parameter that holds the parameter count; when omitted the
+    sampler fills in its scale parameter.
+    """
+
+    def __init__(self, tokens_per_step: float, scale_param: str | None = None) -> None:
+        self.tokens_per_step = _check_positive(tokens_per_step, "FlopsCost tokens_per_step")
+        self.scale_param = scale_param
+
+    def flops(self, n_params: float, step: float) -> float:
+        return 6.0 * float(n_params) * self.tokens_per_step * float(step)
+
+    def __call__(self, params: Mapping[str, Any], step: float) -> float:
+        if self.scale_param is None or self.scale_param not in params:
+            raise KeyError(
+                f"FlopsCost needs the scale parameter {self.scale_param!r} in params; got "
+                f"{sorted(params)}"
+            )
+        return self.flops(params[self.scale_param], step)
+
+    def __repr__(self) -> str:
+        return f"FlopsCost(tokens_per_step={self.tokens_per_step:g}, scale_param={self.scale_param!r})"
+
+
+class TableCost:
+    """Cumulative cost read from a table of (scale, step, cost) rows.
+
+    Linear in steps between rows (and through zero before the first); a scale absent from the
+    table is interpolated as a power law between its neighbours (log-log), which is how FLOPs
+    grow with parameter count.
+    """
+
+    def __init__(
+        self, rows: list[tuple[float, float, float]], scale_param: str | None = None
+    ) -> None:
+        if not rows:
+            raise ValueError("TableCost needs at least one (scale, step, cost) row")
+        table: dict[float, list[tuple[float, float]]] = {}
+        for scale, step, cost in rows:
+            _check_positive(scale, "TableCost scale")
+            if not (math.isfinite(float(cost)) and float(cost) >= 0):
+                raise ValueError(f"TableCost cost must be >= 0, got {cost!r} at scale {scale}")
+            table.setdefault(float(scale), []).append((float(step), float(cost)))
+        self._scales = np.array(sorted(table))
+        self._curves = {s: np.array(sorted(table[s])) for s in self._scales}
+        self.scale_param = scale_param
+
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | Path,
+        *,
+        scale_column: str,
+        step_column: str = "step",
+        cost_column: str = "flops",
+        scale_multiplier: float = 1.0,
+        scale_param: str | None = None,
+    ) -> TableCost:
+        """Read a CSV; ``scale_multiplier`` converts its scale unit (e.g. 1e6 for millions)."""
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = {scale_column, step_column, cost_column} - set(reader.fieldnames or [])
+            if missing:
+                raise ValueError(f"{path}: missing column(s) {sorted(missing)}")
+            rows = [
+                (float(r[scale_column]) * scale_multiplier, float(r[step_column]), float(r[cost_column]))
+                for r in reader
+            ]
+        return cls(rows, scale_param=scale_param)
+
+    def _at_scale(self, scale: float, step: float) -> float:
+        curve = self._curves[scale]
+        steps = np.concatenate([[0.0], curve[:, 0]])
+        costs = np.concatenate([[0.0], curve[:, 1]])
+        if step <= steps[-1]:
+            return float(np.interp(step, steps, costs))
+        return float(costs[-1] * step / steps[-1])  # extrapolate linearly in steps
+
+    def cost(self, scale: float, step: float) -> float:
+        scale = float(scale)
+        if scale in self._curves:
+            return self._at_scale(scale, step)
+        s = self._scales
+        i = int(np.clip(np.searchsorted(s, scale), 1, len(s) - 1)) if len(s) > 1 else 0
+        if len(s) == 1:
+            return self._at_scale(s[0], step) * scale / s[0]
+        a, b = s[i - 1], s[i]
+        ca, cb = self._at_scale(a, step), self._at_scale(b, step)
+        if ca <= 0 or cb <= 0:
+            return max(ca, cb) * scale / b
+        slope = (math.log(cb) - math.log(ca)) / (math.log(b) - math.log(a))
+        return float(math.exp(math.log(ca) + slope * (math.log(scale) - math.log(a))))
+
+    def __call__(self, params: Mapping[str, Any], step: float) -> float:
+        if self.scale_param is None or self.scale_param not in params:
+            raise KeyError(
+                f"TableCost needs the scale parameter {self.scale_param!r} in params; got "
+                f"{sorted(params)}"
+            )
+        return self.cost(params[self.scale_param], step)
+
+
+def resolve_cost(
+    cost: CostModel | Callable[[Mapping[str, Any], float], float], scale_param: str | None
+) -> Callable[[float, float], float]:
+    """Turn any cost model into ``f(scale, step) -> cost``, validated on every call."""
+    if not callable(cost):
+        raise TypeError(f"cost must be a FlopsCost, TableCost or callable (params, step) -> cost, got {cost!r}")
+    if isinstance(cost, (FlopsCost, TableCost)) and cost.scale_param is None:
+        cost.scale_param = scale_param
+
+    def evaluate(scale: float, step: float) -> float:
+        params = {scale_param: scale} if scale_param is not None else {}
+        value = cost(params, step)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"cost({params}, {step}) must return a number, got {value!r}") from None
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(
+                f"cost({params}, step={step}) returned {value!r}; costs must be finite and >= 0"
+            )
+        return value
+
+    return evaluate

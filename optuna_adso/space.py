@@ -1,0 +1,467 @@
+"""Mixture and fidelity declarations, and the trial <-> model-input encoding.
+
+A mixture is declared per trial with :func:`suggest_mixture`; its k weights are stored as ordinary
+Optuna float parameters ``<name>/<domain>`` so that optuna-dashboard shows them.  Model scale is
+declared with :func:`suggest_scale`.  Both declarations are also written to the study's system
+attributes, so that the sampler (in any process) can find them in storage.
+
+The surrogate never sees Optuna objects: :func:`collect_observations` turns the study's trials
+into plain arrays ``(weights, log10 scale, log10 step) -> value``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+MIXTURE_ATTR_PREFIX = "adso:mixture:"
+SCALE_ATTR_PREFIX = "adso:scale:"
+STOP_STEP_ATTR = "adso:stop_step"
+_EPS = 1e-12
+
+
+@dataclass(frozen=True)
+class MixtureSpec:
+    """A mixture over named domains with optional per-domain weight bounds."""
+
+    name: str
+    domains: tuple[str, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+
+    @property
+    def k(self) -> int:
+        return len(self.domains)
+
+    def param_name(self, domain: str) -> str:
+        return f"{self.name}/{domain}"
+
+    @property
+    def param_names(self) -> list[str]:
+        return [self.param_name(d) for d in self.domains]
+
+    @property
+    def has_bounds(self) -> bool:
+        return any(lo > 0.0 for lo in self.lower) or any(hi < 1.0 for hi in self.upper)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"domains": list(self.domains), "lower": list(self.lower), "upper": list(self.upper)}
+        )
+
+    @classmethod
+    def from_json(cls, name: str, text: str) -> MixtureSpec:
+        data = json.loads(text)
+        return cls(name, tuple(data["domains"]), tuple(data["lower"]), tuple(data["upper"]))
+
+
+@dataclass(frozen=True)
+class ScaleSpec:
+    """Model scale, a fidelity: the parameter name and the choices a trial may run."""
+
+    name: str
+    choices: tuple[float, ...]
+
+
+def _as_per_domain(
+    value: float | Mapping[str, float] | None, domains: Sequence[str], default: float, what: str
+) -> list[float]:
+    if value is None:
+        return [default] * len(domains)
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - set(domains))
+        if unknown:
+            raise ValueError(f"{what} names unknown domains {unknown}; the domains are {list(domains)}")
+        out = [float(value.get(d, default)) for d in domains]
+    else:
+        out = [float(value)] * len(domains)
+    for d, v in zip(domains, out):
+        if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+            raise ValueError(f"{what} for domain {d!r} must be a number in [0, 1], got {v!r}")
+    return out
+
+
+def make_mixture_spec(
+    name: str,
+    domains: Sequence[str],
+    *,
+    min_weight: float | Mapping[str, float] | None = None,
+    max_weight: float | Mapping[str, float] | None = None,
+    available_tokens: Mapping[str, float] | None = None,
+    max_epochs: float | None = None,
+    total_tokens: float | None = None,
+) -> MixtureSpec:
+    """Validate a mixture declaration and turn token budgets into upper bounds on the weights."""
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(f"mixture name must be a non-empty string without '/', got {name!r}")
+    if isinstance(domains, (str, bytes)) or not isinstance(domains, Sequence):
+        raise TypeError(f"domains must be a list of domain names, got {domains!r}")
+    domains = list(domains)
+    if len(domains) < 2:
+        raise ValueError(f"a mixture needs at least two domains, got {domains!r}")
+    for d in domains:
+        if not isinstance(d, str) or not d or "/" in d:
+            raise ValueError(f"each domain must be a non-empty string without '/', got {d!r}")
+    dupes = sorted({d for d in domains if domains.count(d) > 1})
+    if dupes:
+        raise ValueError(f"domains must be unique; {dupes} appear more than once")
+    lower = _as_per_domain(min_weight, domains, 0.0, "min_weight")
+    upper = _as_per_domain(max_weight, domains, 1.0, "max_weight")
+    if available_tokens is not None:
+        if total_tokens is None or not (math.isfinite(total_tokens) and total_tokens > 0):
+            raise ValueError(
+                "available_tokens needs total_tokens, the number of tokens the target run trains "
+                f"on (a positive number), got total_tokens={total_tokens!r}"
+            )
+        epochs = 1.0 if max_epochs is None else float(max_epochs)
+        if not (math.isfinite(epochs) and epochs > 0):
+            raise ValueError(f"max_epochs must be a positive number, got {max_epochs!r}")
+        unknown = sorted(set(available_tokens) - set(domains))
+        if unknown:
+            raise ValueError(f"available_tokens names unknown domains {unknown}")
+        for i, d in enumerate(domains):
+            if d in available_tokens:
+                n = float(available_tokens[d])
+                if not (math.isfinite(n) and n >= 0):
+                    raise ValueError(f"available_tokens[{d!r}] must be >= 0, got {n!r}")
+                upper[i] = min(upper[i], n * epochs / float(total_tokens))
+    elif max_epochs is not None:
+        raise ValueError("max_epochs only applies together with available_tokens")
+    for d, lo, hi in zip(domains, lower, upper):
+        if lo > hi:
+            raise ValueError(
+                f"domain {d!r}: min_weight {lo:g} exceeds its max weight {hi:g} "
+                "(from max_weight or available_tokens * max_epochs / total_tokens)"
+            )
+    if sum(lower) > 1.0 + 1e-9:
+        raise ValueError(f"min_weight sums to {sum(lower):g} > 1: no mixture satisfies it")
+    if sum(upper) < 1.0 - 1e-9:
+        raise ValueError(
+            f"the max weights sum to {sum(upper):g} < 1: not enough tokens or room for any mixture"
+        )
+    return MixtureSpec(name, tuple(domains), tuple(lower), tuple(upper))
+
+
+def make_scale_spec(name: str, choices: Sequence[float]) -> ScaleSpec:
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"scale name must be a non-empty string, got {name!r}")
+    if isinstance(choices, (str, bytes)) or not isinstance(choices, Sequence) or not choices:
+        raise ValueError(f"scale choices for {name!r} must be a non-empty list, got {choices!r}")
+    values = []
+    for c in choices:
+        if isinstance(c, bool) or not isinstance(c, (int, float)):
+            raise ValueError(f"scale choices for {name!r} must be numbers, got {c!r}")
+        if not (math.isfinite(c) and c > 0):
+            raise ValueError(f"scale choices for {name!r} must be positive and finite, got {c!r}")
+        values.append(float(c))
+    if len(set(values)) != len(values):
+        raise ValueError(f"scale choices for {name!r} must be unique, got {list(choices)!r}")
+    return ScaleSpec(name, tuple(sorted(values)))
+
+
+# --- the simplex -----------------------------------------------------------------------------
+
+
+def project_to_bounded_simplex(v: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Euclidean projection of rows of ``v`` onto {w : sum w = 1, lower <= w <= upper}."""
+    v = np.atleast_2d(np.asarray(v, dtype=float))
+    lo_tau = (v - upper).min(axis=1) - 1.0
+    hi_tau = (v - lower).max(axis=1) + 1.0
+    for _ in range(80):  # bisection on the shift; sum(clip(v - tau)) is monotone in tau
+        tau = 0.5 * (lo_tau + hi_tau)
+        s = np.clip(v - tau[:, None], lower, upper).sum(axis=1)
+        too_big = s > 1.0
+        lo_tau = np.where(too_big, tau, lo_tau)
+        hi_tau = np.where(too_big, hi_tau, tau)
+    w = np.clip(v - (0.5 * (lo_tau + hi_tau))[:, None], lower, upper)
+    return normalize_rows(w)
+
+
+def normalize_rows(w: np.ndarray) -> np.ndarray:
+    """Rows made non-negative and summing to one exactly (to float rounding)."""
+    w = np.clip(np.atleast_2d(np.asarray(w, dtype=float)), 0.0, None)
+    s = w.sum(axis=1, keepdims=True)
+    k = w.shape[1]
+    w = np.where(s > 0, w / np.where(s > 0, s, 1.0), 1.0 / k)
+    # Push the rounding residue onto the largest weight so that sum(w) == 1 to ~1e-16.
+    idx = w.argmax(axis=1)
+    w[np.arange(len(w)), idx] += 1.0 - w.sum(axis=1)
+    return w
+
+
+def sample_simplex(
+    rng: np.random.Generator, n: int, spec: MixtureSpec, face_fraction: float = 0.0
+) -> np.ndarray:
+    """Uniform draws on the (bounded) simplex; a fraction lands uniformly on random faces.
+
+    Uniform on the simplex is Dirichlet(1, ..., 1).  Optima of data mixtures often sit on faces
+    (some domains at zero), which uniform draws never hit, so ``face_fraction`` of the draws pick
+    a random subset of domains and are uniform on that face (vertices included).
+    """
+    k = spec.k
+    lower, upper = np.array(spec.lower), np.array(spec.upper)
+    w = rng.dirichlet(np.ones(k), size=n)
+    n_face = int(round(face_fraction * n))
+    for i in range(n_face):
+        size = int(rng.integers(1, k))  # 1..k-1 active domains
+        active = rng.choice(k, size=size, replace=False)
+        row = np.zeros(k)
+        row[active] = rng.dirichlet(np.ones(size))
+        w[i] = row
+    if spec.has_bounds:
+        inside = np.all((w >= lower - 1e-12) & (w <= upper + 1e-12), axis=1)
+        w = np.where(inside[:, None], w, project_to_bounded_simplex(w, lower, upper))
+    return normalize_rows(w)
+
+
+# --- Optuna glue -----------------------------------------------------------------------------
+
+
+def _study_system_attrs(trial: optuna.Trial) -> dict[str, Any]:
+    return trial.study._storage.get_study_system_attrs(trial.study._study_id)
+
+
+def _declare(trial: optuna.Trial, key: str, value: str, what: str) -> None:
+    """Record a declaration once per study; refuse a different one later."""
+    attrs = _study_system_attrs(trial)
+    if key in attrs and attrs[key] != value:
+        raise ValueError(
+            f"{what} was declared as {attrs[key]} earlier in this study, now as {value}; "
+            "a study must keep the same declaration (start a new study to change it)"
+        )
+    if key not in attrs:
+        trial.study._storage.set_study_system_attr(trial.study._study_id, key, value)
+
+
+def suggest_mixture(
+    trial: optuna.Trial,
+    name: str,
+    domains: Sequence[str],
+    *,
+    min_weight: float | Mapping[str, float] | None = None,
+    max_weight: float | Mapping[str, float] | None = None,
+    available_tokens: Mapping[str, float] | None = None,
+    max_epochs: float | None = None,
+    total_tokens: float | None = None,
+) -> dict[str, float]:
+    """Suggest a data mixture: ``{domain: weight}``, weights >= 0 summing to 1.
+
+    Under :class:`~optuna_adso.ADSOSampler` the parameters ``<name>/<domain>`` are the weights.
+    Under any other sampler they are latent uniforms turned into a uniform (Dirichlet(1)) draw on
+    the simplex, so that random search, QMC, TPE and GP baselines search the simplex fairly.
+    The weights are also written to the trial's user attribute ``<name>``.
+
+    ``available_tokens`` (tokens per domain) with ``max_epochs`` (repetition cap) and
+    ``total_tokens`` (tokens of the target run) bound each weight by
+    ``available_tokens[d] * max_epochs / total_tokens``.
+    """
+    spec = make_mixture_spec(
+        name,
+        domains,
+        min_weight=min_weight,
+        max_weight=max_weight,
+        available_tokens=available_tokens,
+        max_epochs=max_epochs,
+        total_tokens=total_tokens,
+    )
+    _declare(trial, MIXTURE_ATTR_PREFIX + name, spec.to_json(), f"mixture {name!r}")
+    lower, upper = np.array(spec.lower), np.array(spec.upper)
+    if getattr(trial.study.sampler, "samples_mixtures_jointly", False):
+        raw = np.array(
+            [
+                trial.suggest_float(spec.param_name(d), lo, hi)
+                for d, lo, hi in zip(spec.domains, spec.lower, spec.upper)
+            ]
+        )
+        weights = normalize_rows(raw)[0]
+    else:
+        u = np.array([trial.suggest_float(spec.param_name(d), 0.0, 1.0) for d in spec.domains])
+        expo = -np.log1p(-np.minimum(u, 1.0 - 1e-12))  # Exp(1) draws -> normalized = Dirichlet(1)
+        weights = normalize_rows(expo)[0]
+    if spec.has_bounds:
+        weights = project_to_bounded_simplex(weights, lower, upper)[0]
+    mixture = {d: float(x) for d, x in zip(spec.domains, weights)}
+    trial.set_user_attr(name, mixture)
+    return mixture
+
+
+def suggest_scale(trial: optuna.Trial, name: str, choices: Sequence[float]) -> float:
+    """Suggest a model scale (e.g. parameter count) among ``choices``; ADSO treats it as a fidelity."""
+    spec = make_scale_spec(name, choices)
+    check = getattr(trial.study.sampler, "check_scale_declaration", None)
+    if check is not None:  # the sampler validates the declaration against its target and cost
+        check(trial.study, spec)
+    _declare(trial, SCALE_ATTR_PREFIX + name, json.dumps(list(spec.choices)), f"scale {name!r}")
+    return float(trial.suggest_categorical(name, list(spec.choices)))
+
+
+def mixture_specs_from_attrs(study_attrs: Mapping[str, Any]) -> list[MixtureSpec]:
+    return [
+        MixtureSpec.from_json(key[len(MIXTURE_ATTR_PREFIX) :], value)
+        for key, value in sorted(study_attrs.items())
+        if key.startswith(MIXTURE_ATTR_PREFIX)
+    ]
+
+
+def scale_specs_from_attrs(study_attrs: Mapping[str, Any]) -> list[ScaleSpec]:
+    return [
+        ScaleSpec(key[len(SCALE_ATTR_PREFIX) :], tuple(json.loads(value)))
+        for key, value in sorted(study_attrs.items())
+        if key.startswith(SCALE_ATTR_PREFIX)
+    ]
+
+
+def mixture_distributions(spec: MixtureSpec) -> dict[str, FloatDistribution]:
+    return {
+        spec.param_name(d): FloatDistribution(lo, hi)
+        for d, lo, hi in zip(spec.domains, spec.lower, spec.upper)
+    }
+
+
+def scale_distribution(spec: ScaleSpec) -> CategoricalDistribution:
+    return CategoricalDistribution(list(spec.choices))
+
+
+def trial_weights(trial: FrozenTrial, spec: MixtureSpec) -> np.ndarray | None:
+    """The mixture a trial ran, from its user attribute (any sampler) or its parameters."""
+    stored = trial.user_attrs.get(spec.name)
+    if isinstance(stored, Mapping) and all(d in stored for d in spec.domains):
+        w = np.array([float(stored[d]) for d in spec.domains])
+    elif all(p in trial.params for p in spec.param_names):
+        w = np.array([float(trial.params[p]) for p in spec.param_names])
+    else:
+        return None
+    if not np.all(np.isfinite(w)) or w.sum() <= 0:
+        return None
+    return normalize_rows(w)[0]
+
+
+# --- observations ----------------------------------------------------------------------------
+
+
+@dataclass
+class Observations:
+    """Every usable report of a study, as arrays; plus the running trials' proposals."""
+
+    weights: np.ndarray  # (n, k)
+    log_scale: np.ndarray  # (n,)
+    log_step: np.ndarray  # (n,)
+    values: np.ndarray  # (n,) in "minimize" orientation
+    trial_numbers: np.ndarray  # (n,)
+    pending_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    pending_log_scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pending_log_step: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    n_ignored_nonfinite: int = 0
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def inputs(self) -> np.ndarray:
+        return np.column_stack([self.weights, self.log_scale, self.log_step])
+
+    @property
+    def pending_inputs(self) -> np.ndarray:
+        return np.column_stack([self.pending_weights, self.pending_log_scale, self.pending_log_step])
+
+
+def trial_scale(trial: FrozenTrial, scale: ScaleSpec | None, default: float) -> float | None:
+    if scale is None:
+        return default
+    value = trial.params.get(scale.name)
+    if value is None:
+        return None
+    return float(value)
+
+
+def collect_observations(
+    trials: Sequence[FrozenTrial],
+    spec: MixtureSpec,
+    scale: ScaleSpec | None,
+    *,
+    target_scale: float,
+    target_step: float,
+    maximize: bool,
+    max_points_per_trial: int = 24,
+) -> Observations:
+    """Turn trials into observations for the surrogate.
+
+    Every reported step of every trial counts, whatever the trial's state (complete, pruned,
+    running, even failed after reporting): partial curves are cheap information.  A complete
+    trial's final value with no report at ``target_step`` is added at its last reported step (or at
+    ``target_step`` if it never reported).  Long curves are thinned to ``max_points_per_trial``
+    log-spaced steps, always keeping the last, so the model's size stays bounded.  NaN and infinite
+    values are dropped (with a count for the warning).
+    """
+    sign = -1.0 if maximize else 1.0
+    w_rows, s_rows, t_rows, y_rows, num_rows = [], [], [], [], []
+    pw, ps, pt = [], [], []
+    n_bad = 0
+    for t in trials:
+        w = trial_weights(t, spec)
+        if w is None:
+            continue
+        s = trial_scale(t, scale, target_scale)
+        if s is None or s <= 0:
+            continue
+        curve = {int(step): v for step, v in t.intermediate_values.items() if step > 0}
+        if t.state == TrialState.COMPLETE and t.value is not None:
+            last = max(curve) if curve else int(target_step)
+            curve.setdefault(last, t.value)
+        good = {}
+        for step, v in curve.items():
+            if v is None or not math.isfinite(v):
+                n_bad += 1
+            else:
+                good[step] = float(v)
+        steps = sorted(good)
+        if len(steps) > max_points_per_trial:
+            keep_idx = np.unique(
+                np.round(
+                    np.geomspace(1, len(steps), max_points_per_trial) - 1
+                ).astype(int)
+            )
+            steps = [steps[i] for i in keep_idx]
+            if steps[-1] != max(good):
+                steps[-1] = max(good)
+        for step in steps:
+            w_rows.append(w)
+            s_rows.append(math.log10(s))
+            t_rows.append(math.log10(step))
+            y_rows.append(sign * good[step])
+            num_rows.append(t.number)
+        if t.state == TrialState.RUNNING:
+            stop = t.system_attrs.get(STOP_STEP_ATTR, target_step)
+            if not steps or steps[-1] < stop:
+                pw.append(w)
+                ps.append(math.log10(s))
+                pt.append(math.log10(max(float(stop), 1.0)))
+    k = spec.k
+    return Observations(
+        weights=np.array(w_rows, dtype=float).reshape(-1, k),
+        log_scale=np.array(s_rows, dtype=float),
+        log_step=np.array(t_rows, dtype=float),
+        values=np.array(y_rows, dtype=float),
+        trial_numbers=np.array(num_rows, dtype=int),
+        pending_weights=np.array(pw, dtype=float).reshape(-1, k),
+        pending_log_scale=np.array(ps, dtype=float),
+        pending_log_step=np.array(pt, dtype=float),
+        n_ignored_nonfinite=n_bad,
+    )
+
+
+def warn_nonfinite(n: int) -> None:
+    if n:
+        warnings.warn(
+            f"ignored {n} NaN or infinite reported value(s); they are not fed to the surrogate",
+            stacklevel=3,
+        )

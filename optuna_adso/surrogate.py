@@ -1,0 +1,351 @@
+"""The multi-fidelity, multi-scale Gaussian process: (mixture, scale, step) -> value.
+
+Knows nothing of Optuna; it is fitted on arrays.  Inputs are the k mixture weights and two
+fidelity coordinates, ``z_scale`` and ``z_step``: log10 of parameters and steps, shifted so that the
+target fidelity sits at 0 and scaled so that the smallest fidelity sits near -1.
+
+Kernel (``kind="coregionalized"``, the default)::
+
+    k(x, x') = k_w(w, w') * phi(z)^T B phi(z')  +  k_curve(z, z')
+
+with ``phi(z) = [1, z_scale, z_step]`` and ``B`` a learned positive semi-definite 3x3 matrix.  The
+mixture effect is thus ``g0(w) + z_scale g1(w) + z_step g2(w)`` with correlated latent GPs: how
+the effect of a mixture at a small scale or an early step relates to its effect at the target is
+learned from the data, and may be weak or of opposite sign (``corr`` between two fidelities can be
+negative), unlike a product kernel whose cross-fidelity correlation is always positive.  At the
+target (z = 0) the effect is ``g0``.  ``k_curve`` models the shared learning curve of all mixtures;
+the mean is linear in (z_scale, z_step): a scaling law in log space.
+
+``kind="product-rbf"`` is the paper's model (arXiv 2503.21023): one ARD RBF kernel over all inputs
+and a linear mean.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import gpytorch
+import numpy as np
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from gpytorch.constraints import GreaterThan, Interval
+from gpytorch.kernels import Kernel, MaternKernel, RBFKernel, ScaleKernel
+from gpytorch.means import Mean
+from gpytorch.priors import GammaPrior, LogNormalPrior
+
+DTYPE = torch.float64
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """Run torch on one thread: GP work here is many small ops, where thread pools only contend
+    (several-fold slower with two processes on two cores).  The previous setting is restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class SurrogateFitError(RuntimeError):
+    """The GP could not be fitted (non-PSD matrix, NaN); callers fall back to a safe proposal."""
+
+
+@dataclass(frozen=True)
+class FidelityAxes:
+    """Maps (log10 scale, log10 step) to the model's z coordinates; the target maps to (0, 0)."""
+
+    target_log_scale: float
+    target_log_step: float
+    scale_span: float
+    step_span: float
+
+    @classmethod
+    def from_ranges(
+        cls, target_log_scale: float, target_log_step: float, min_log_scale: float, min_log_step: float
+    ) -> FidelityAxes:
+        return cls(
+            target_log_scale,
+            target_log_step,
+            max(abs(target_log_scale - min_log_scale), 0.5),
+            max(abs(target_log_step - min_log_step), 0.5),
+        )
+
+    def z(self, log_scale: np.ndarray, log_step: np.ndarray) -> np.ndarray:
+        return np.column_stack(
+            [
+                (np.asarray(log_scale, float) - self.target_log_scale) / self.scale_span,
+                (np.asarray(log_step, float) - self.target_log_step) / self.step_span,
+            ]
+        )
+
+
+class CoregionalizedFidelityKernel(Kernel):
+    """``k_w(w, w') * phi(z)^T B phi(z')`` with phi(z) = [1, z_scale, z_step] and B = L L^T + d."""
+
+    def __init__(self, n_weights: int, n_features: int = 3) -> None:
+        super().__init__()
+        self.n_weights = n_weights
+        self.n_features = n_features
+        self.mixture_kernel = MaternKernel(
+            nu=2.5,
+            ard_num_dims=n_weights,
+            lengthscale_prior=LogNormalPrior(math.log(0.5), 1.0),
+            lengthscale_constraint=Interval(1e-2, 20.0),
+        )
+        init = torch.zeros(n_features, n_features, dtype=DTYPE)
+        init[0, 0] = 1.0
+        init[1, 1] = init[2, 2] = 0.3
+        self.register_parameter("raw_factor", torch.nn.Parameter(init))
+        self.register_parameter("raw_diag", torch.nn.Parameter(torch.full((n_features,), -6.0, dtype=DTYPE)))
+
+    @property
+    def coregionalization(self) -> torch.Tensor:
+        lower = torch.tril(self.raw_factor)
+        return lower @ lower.T + torch.diag(torch.nn.functional.softplus(self.raw_diag))
+
+    def _features(self, z: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones(z.shape[:-1] + (1,), dtype=z.dtype, device=z.device)
+        return torch.cat([ones, z[..., : self.n_features - 1]], dim=-1)
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
+        k = self.n_weights
+        kw = self.mixture_kernel.forward(x1[..., :k], x2[..., :k], diag=diag)
+        f1 = self._features(x1[..., k:])
+        f2 = self._features(x2[..., k:])
+        b = self.coregionalization
+        if diag:
+            kz = ((f1 @ b) * f2).sum(-1)
+        else:
+            kz = f1 @ b @ f2.transpose(-1, -2)
+        return kw * kz
+
+
+class CurveKernel(Kernel):
+    """The shared learning curve: an RBF over the fidelity coordinates only."""
+
+    def __init__(self, n_weights: int) -> None:
+        super().__init__()
+        self.n_weights = n_weights
+        self.inner = ScaleKernel(
+            RBFKernel(ard_num_dims=2, lengthscale_prior=LogNormalPrior(math.log(0.5), 1.0)),
+            outputscale_prior=GammaPrior(2.0, 4.0),
+        )
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
+        k = self.n_weights
+        return self.inner.forward(x1[..., k:], x2[..., k:], diag=diag)
+
+
+class FidelityLinearMean(Mean):
+    """c0 + c1 z_scale + c2 z_step: a power law in parameters and steps, in log space."""
+
+    def __init__(self, n_weights: int) -> None:
+        super().__init__()
+        self.n_weights = n_weights
+        self.register_parameter("weights", torch.nn.Parameter(torch.zeros(2, dtype=DTYPE)))
+        self.register_parameter("bias", torch.nn.Parameter(torch.zeros(1, dtype=DTYPE)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[..., self.n_weights :] @ self.weights + self.bias
+
+
+class SumKernel(Kernel):
+    def __init__(self, a: Kernel, b: Kernel) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def forward(self, x1, x2, diag: bool = False, **params):
+        return self.a.forward(x1, x2, diag=diag) + self.b.forward(x1, x2, diag=diag)
+
+
+def _build_modules(kind: str, n_weights: int) -> tuple[Kernel, Mean]:
+    if kind == "coregionalized":
+        covar = SumKernel(CoregionalizedFidelityKernel(n_weights), CurveKernel(n_weights))
+        return covar, FidelityLinearMean(n_weights)
+    if kind == "product-rbf":
+        covar = ScaleKernel(
+            RBFKernel(ard_num_dims=n_weights + 2, lengthscale_prior=LogNormalPrior(math.log(0.5), 1.0))
+        )
+        return covar, gpytorch.means.LinearMean(n_weights + 2)
+    raise ValueError(f"unknown surrogate kind {kind!r}; expected 'coregionalized' or 'product-rbf'")
+
+
+class MultiFidelitySurrogate:
+    """A fitted GP over (weights, z) with standardized outputs; predicts in original units."""
+
+    def __init__(self, kind: str = "coregionalized", max_points: int = 400) -> None:
+        self.kind = kind
+        self.max_points = max_points
+        self.model: SingleTaskGP | None = None
+        self._y_mean = 0.0
+        self._y_std = 1.0
+        self.n_weights = 0
+        self.refitted = False
+
+    # -- fitting --------------------------------------------------------------------------
+    def fit(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        n_weights: int,
+        init_state: list[float] | None = None,
+        maxiter: int | None = None,
+    ) -> MultiFidelitySurrogate:
+        """Fit hyperparameters by MAP; warm-starts from ``init_state`` (see :meth:`state`)."""
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        if x.ndim != 2 or x.shape[1] != n_weights + 2 or len(x) != len(y):
+            raise ValueError(f"x must be (n, {n_weights + 2}) and y (n,), got {x.shape} and {y.shape}")
+        keep = np.isfinite(y) & np.all(np.isfinite(x), axis=1)
+        x, y = x[keep], y[keep]
+        if len(y) == 0:
+            raise SurrogateFitError("no finite observations to fit")
+        self.n_weights = n_weights
+        self._y_mean = float(y.mean())
+        self._y_std = float(y.std()) if len(y) > 1 and y.std() > 1e-12 else 1.0
+        train_x = torch.tensor(x, dtype=DTYPE)
+        train_y = torch.tensor((y - self._y_mean) / self._y_std, dtype=DTYPE).unsqueeze(-1)
+        covar, mean = _build_modules(self.kind, n_weights)
+        likelihood = gpytorch.likelihoods.GaussianLikelihood(
+            noise_prior=LogNormalPrior(math.log(1e-3), 2.0), noise_constraint=GreaterThan(1e-6)
+        )
+        model = SingleTaskGP(
+            train_x, train_y, likelihood=likelihood, covar_module=covar, mean_module=mean,
+            outcome_transform=None,
+        ).to(DTYPE)
+        warm = False
+        if init_state is not None:
+            warm = self._load_state(model, init_state)
+        mll = gpytorch.mlls.ExactMarginalLogLikelihood(model.likelihood, model)
+        iters = maxiter if maxiter is not None else (60 if warm else 200)
+        if not warm:
+            iters = max(iters, 100)  # a cold start always gets a real fit
+        try:
+            if iters > 0:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fit_gpytorch_mll(
+                        mll,
+                        optimizer_kwargs={"options": {"maxiter": iters, "maxfun": int(1.5 * iters)}},
+                        max_attempts=2,
+                    )
+            model.eval()
+            with torch.no_grad():
+                probe = model.posterior(train_x[:1]).mean
+            if not torch.isfinite(probe).all() or not all(
+                torch.isfinite(p).all() for p in model.parameters()
+            ):
+                raise SurrogateFitError("GP hyperparameters became non-finite")
+        except SurrogateFitError:
+            raise
+        except Exception as exc:  # NotPSDError, NanError, linalg errors: never crash a study
+            raise SurrogateFitError(f"GP fit failed: {exc}") from exc
+        self.model = model
+        return self
+
+    def state(self) -> list[float]:
+        """Hyperparameters as a flat list of floats, small enough for a storage attribute."""
+        assert self.model is not None
+        return [round(float(v), 6) for p in self.model.parameters() for v in p.detach().flatten()]
+
+    @staticmethod
+    def _load_state(model: SingleTaskGP, state: list[float]) -> bool:
+        params = list(model.parameters())
+        if sum(p.numel() for p in params) != len(state):
+            return False
+        flat = torch.tensor(state, dtype=DTYPE)
+        if not torch.isfinite(flat).all():
+            return False
+        with torch.no_grad():
+            i = 0
+            for p in params:
+                p.copy_(flat[i : i + p.numel()].view_as(p))
+                i += p.numel()
+        return True
+
+    def condition_on(self, x: np.ndarray, y: np.ndarray) -> MultiFidelitySurrogate:
+        """A copy with extra observations (e.g. fantasies) and the same hyperparameters."""
+        assert self.model is not None
+        if len(x) == 0:
+            return self
+        new = MultiFidelitySurrogate(self.kind, self.max_points)
+        new.n_weights, new._y_mean, new._y_std = self.n_weights, self._y_mean, self._y_std
+        tx = torch.cat([self.model.train_inputs[0], torch.tensor(np.asarray(x), dtype=DTYPE)])
+        ty = torch.cat(
+            [self.model.train_targets, torch.tensor((np.asarray(y) - self._y_mean) / self._y_std, dtype=DTYPE)]
+        )
+        covar, mean = _build_modules(self.kind, self.n_weights)
+        model = SingleTaskGP(
+            tx, ty.unsqueeze(-1), likelihood=gpytorch.likelihoods.GaussianLikelihood(
+                noise_constraint=GreaterThan(1e-6)
+            ), covar_module=covar, mean_module=mean, outcome_transform=None,
+        ).to(DTYPE)
+        self._load_state(model, self.state_exact())
+        model.eval()
+        new.model = model
+        return new
+
+    def state_exact(self) -> list[float]:
+        assert self.model is not None
+        return [float(v) for p in self.model.parameters() for v in p.detach().flatten()]
+
+    # -- prediction -----------------------------------------------------------------------
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and variance of the latent function (no observation noise)."""
+        assert self.model is not None
+        with torch.no_grad(), gpytorch.settings.fast_pred_var(False):
+            post = self.model.posterior(torch.tensor(np.asarray(x), dtype=DTYPE))
+            mean = post.mean.squeeze(-1).numpy() * self._y_std + self._y_mean
+            var = post.variance.squeeze(-1).clamp_min(1e-12).numpy() * self._y_std**2
+        return mean, var
+
+    def predict_pairs(self, xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Joint posterior of row pairs (xa[i], xb[i]): means, variances and covariance."""
+        assert self.model is not None
+        pairs = torch.tensor(np.stack([xa, xb], axis=1), dtype=DTYPE)  # (m, 2, d)
+        with torch.no_grad():
+            post = self.model.posterior(pairs)
+            mean = post.mean.squeeze(-1).numpy() * self._y_std + self._y_mean
+            cov = post.distribution.covariance_matrix.numpy() * self._y_std**2
+        return (
+            mean[:, 0],
+            mean[:, 1],
+            np.maximum(cov[:, 0, 0], 1e-12),
+            np.maximum(cov[:, 1, 1], 1e-12),
+            cov[:, 0, 1],
+        )
+
+    @property
+    def noise_variance(self) -> float:
+        assert self.model is not None
+        return float(self.model.likelihood.noise.detach().item()) * self._y_std**2
+
+    def fidelity_correlation(self, z_a: np.ndarray, z_b: np.ndarray) -> float:
+        """Prior correlation of the mixture effect between two fidelities (for diagnostics)."""
+        assert self.model is not None
+        kern = self.model.covar_module
+        if not isinstance(kern, SumKernel):
+            return float("nan")
+        core = kern.a
+        b = core.coregionalization.detach().numpy()
+        fa = np.concatenate([[1.0], z_a])
+        fb = np.concatenate([[1.0], z_b])
+        return float(fa @ b @ fb / math.sqrt((fa @ b @ fa) * (fb @ b @ fb)))
+
+
+def thin_observations(
+    n: int, max_points: int, priority: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Indices of at most ``max_points`` observations: highest priority first, then random."""
+    if n <= max_points:
+        return np.arange(n)
+    order = np.lexsort((rng.random(n), -priority))
+    return np.sort(order[:max_points])
