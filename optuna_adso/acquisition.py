@@ -81,7 +81,11 @@ def candidate_mixtures(
 def local_moves(
     rng: np.random.Generator, anchors: np.ndarray, spec: MixtureSpec, per_anchor: int
 ) -> np.ndarray:
-    """Neighbours of each anchor: Gaussian steps of several sizes, plus moves onto faces."""
+    """Neighbours of each anchor: Gaussian steps of several sizes, plus moves onto faces.
+
+    A third of the moves drop one domain (its weight goes to the others in proportion), which
+    lands exactly on a face of the simplex, where data-mixture optima often sit.
+    """
     k = spec.k
     lower, upper = np.array(spec.lower), np.array(spec.upper)
     out = []
@@ -89,14 +93,18 @@ def local_moves(
         sizes = rng.choice([0.01, 0.04, 0.12], size=(per_anchor, 1))
         steps = rng.normal(size=(per_anchor, k)) * sizes
         steps -= steps.mean(axis=1, keepdims=True)
-        moved = a + steps
-        # a third of the moves zero out one domain (step onto a face) before re-projecting
+        moved = np.clip(a + steps, 0.0, None)
         n_face = per_anchor // 3
         drop = rng.integers(0, k, size=n_face)
-        moved[np.arange(n_face), drop] = 0.0
-        out.append(moved)
+        faced = np.repeat(a[None], n_face, axis=0)
+        faced[np.arange(n_face), drop] = 0.0
+        moved[:n_face] = faced
+        out.append(normalize_rows(moved))
     moved = np.vstack(out)
-    return project_to_bounded_simplex(moved, lower, upper)
+    inside = np.all((moved >= lower) & (moved <= upper), axis=1)
+    if spec.has_bounds and not inside.all():
+        moved[~inside] = project_to_bounded_simplex(moved[~inside], lower, upper)
+    return moved
 
 
 class Acquisition:
@@ -110,6 +118,7 @@ class Acquisition:
         *,
         method: str = "info-per-cost",
         cost_exponent: float = 1.0,
+        run_overhead: float = 0.0,
     ) -> None:
         if method not in ("info-per-cost", "ei-per-cost"):
             raise ValueError(f"unknown acquisition {method!r}; expected 'info-per-cost' or 'ei-per-cost'")
@@ -117,7 +126,9 @@ class Acquisition:
         self.fidelities = fidelities
         self.method = method
         self.cost_exponent = cost_exponent
+        self.run_overhead = run_overhead  # fixed cost of any run, in target runs (launch, eval)
         self.noise = surrogate.noise_variance
+        self.prior_std = surrogate.mixture_prior_std()
         target_mean, _ = surrogate.predict(_with_z(incumbent_weights, (0.0, 0.0)))
         self.target_best = float(target_mean.min())
         self.incumbent_weights = incumbent_weights
@@ -144,7 +155,29 @@ class Acquisition:
         _, mean_t, var_f, var_t, cov = self.surrogate.predict_pairs(xf, xt)
         rho2 = cov**2 / ((var_f + self.noise) * var_t)
         ei = expected_improvement(mean_t, var_t, self.target_best)
-        return ei * np.clip(rho2, 0.0, 1.0) / max(f.relative_cost, 1e-12) ** self.cost_exponent
+        paid = max(f.relative_cost + self.run_overhead, 1e-12) ** self.cost_exponent
+        score = ei * np.clip(rho2, 0.0, 1.0) / paid
+        if f.relative_cost < 1.0:
+            # MF-GP-UCB's rule (Kandasamy et al. 2016): a cheaper fidelity is only worth running
+            # where it is still uncertain, by more than sqrt(relative cost) of the prior std.
+            # Without it a noiseless GP finds "new" information in every tiny move of w, and
+            # the sampler would spend thousands of near-free runs instead of paying for the target.
+            gamma = np.sqrt(f.relative_cost) * self.prior_std
+            score = np.where(np.sqrt(var_f) >= gamma, score, 0.0)
+        return score
+
+
+def _refine(
+    f, w: np.ndarray, value: float, spec: MixtureSpec, rng: np.random.Generator, rounds: int
+) -> tuple[np.ndarray, float]:
+    """Greedy local search maximizing ``f`` (vectorized over rows) from ``w``."""
+    for _ in range(rounds):
+        moves = np.vstack([w[None], local_moves(rng, w[None], spec, per_anchor=48)])
+        s = f(moves)
+        i = int(np.argmax(s))
+        if s[i] > value:
+            value, w = float(s[i]), moves[i]
+    return w, value
 
 
 def optimize_acquisition(
@@ -156,36 +189,40 @@ def optimize_acquisition(
     n_screen: int = 64,
     n_refine_rounds: int = 3,
 ) -> Proposal:
-    """Best (mixture, fidelity) by screening a candidate set then refining locally."""
+    """Best (mixture, fidelity).
+
+    ``info-per-cost`` works in two stages: the mixtures come from maximizing EI at the target (so
+    every run is spent on a mixture that is a good bet for the target), then each of the best
+    three is paired with the fidelity that buys the most target information per unit cost there.
+    ``ei-per-cost`` maximizes over mixtures and fidelities jointly, as the paper does.
+    """
     cands = candidate_mixtures(rng, spec, n_candidates, anchors=acq.incumbent_weights[:4])
-    # Screen mixtures by target EI (ADSO) so that the fidelity loop runs on a short list.
     ei_t, _, _ = acq.target_ei(cands)
-    if acq.method == "ei-per-cost":
+    best: tuple[float, np.ndarray, int] = (-np.inf, cands[0], len(acq.fidelities) - 1)
+    if acq.method == "info-per-cost":
+        starts = cands[np.argsort(-ei_t)[:3]]
+        for w in starts:
+            w, _ = _refine(lambda m: acq.target_ei(m)[0], w, -np.inf, spec, rng, n_refine_rounds)
+            for j, f in enumerate(acq.fidelities):
+                score = float(acq.score(w[None], f)[0])
+                if score > best[0]:
+                    best = (score, w, j)
+    else:
         screened = cands
         if len(cands) > 4 * n_screen:
             screened = cands[np.argsort(-ei_t)[: 4 * n_screen]]
             screened = np.vstack([screened, cands[rng.choice(len(cands), n_screen, replace=False)]])
-    else:
-        top = np.argsort(-ei_t)[:n_screen]
-        rest = rng.choice(len(cands), min(n_screen // 2, len(cands)), replace=False)
-        screened = cands[np.unique(np.concatenate([top, rest]))]
-    best: tuple[float, np.ndarray, int] = (-np.inf, screened[0], len(acq.fidelities) - 1)
-    per_fidelity: list[tuple[float, np.ndarray, int]] = []
-    for j, f in enumerate(acq.fidelities):
-        s = acq.score(screened, f)
-        i = int(np.argmax(s))
-        per_fidelity.append((float(s[i]), screened[i], j))
-    per_fidelity.sort(key=lambda t: -t[0])
-    for score, w, j in per_fidelity[:3]:  # refine the three best fidelities
-        f = acq.fidelities[j]
-        for _ in range(n_refine_rounds):
-            moves = np.vstack([w[None], local_moves(rng, w[None], spec, per_anchor=48)])
-            s = acq.score(moves, f)
+        per_fidelity = []
+        for j, f in enumerate(acq.fidelities):
+            s = acq.score(screened, f)
             i = int(np.argmax(s))
-            if s[i] > score:
-                score, w = float(s[i]), moves[i]
-        if score > best[0]:
-            best = (score, w, j)
+            per_fidelity.append((float(s[i]), screened[i], j))
+        per_fidelity.sort(key=lambda t: -t[0])
+        for score, w, j in per_fidelity[:3]:  # refine the three best fidelities
+            f = acq.fidelities[j]
+            w, score = _refine(lambda m, f=f: acq.score(m, f), w, score, spec, rng, n_refine_rounds)
+            if score > best[0]:
+                best = (score, w, j)
     score, w, j = best
     w = normalize_rows(w)[0]
     _, mean_t, var_t = acq.target_ei(w[None])
@@ -198,24 +235,27 @@ def minimize_target_mean(
     rng: np.random.Generator,
     anchors: np.ndarray,
     *,
+    risk_aversion: float = 1.0,
     n_candidates: int = 2048,
     n_refine_rounds: int = 4,
 ) -> tuple[np.ndarray, float, float]:
-    """The mixture with the lowest predicted value at the target: (weights, mean, std)."""
+    """The mixture minimizing ``mean + risk_aversion * std`` at the target: (weights, mean, std).
+
+    A little risk aversion keeps a recommendation away from mixtures whose good predicted value
+    is an extrapolation nobody checked (the posterior mean alone can be fooled far from data).
+    """
+
+    def objective(w: np.ndarray) -> np.ndarray:
+        mean, var = surrogate.predict(_with_z(w, (0.0, 0.0)))
+        return -(mean + risk_aversion * np.sqrt(var))
+
     cands = candidate_mixtures(rng, spec, n_candidates, anchors=anchors)
-    mean, var = surrogate.predict(_with_z(cands, (0.0, 0.0)))
-    order = np.argsort(mean)[:4]
-    best_w, best_m = cands[order[0]], float(mean[order[0]])
-    for start in order:
-        w, m = cands[start], float(mean[start])
-        for _ in range(n_refine_rounds):
-            moves = np.vstack([w[None], local_moves(rng, w[None], spec, per_anchor=64)])
-            mm, _ = surrogate.predict(_with_z(moves, (0.0, 0.0)))
-            i = int(np.argmin(mm))
-            if mm[i] < m:
-                w, m = moves[i], float(mm[i])
-        if m < best_m:
-            best_w, best_m = w, m
+    values = objective(cands)
+    best_w, best_v = cands[int(np.argmax(values))], float(values.max())
+    for start in np.argsort(-values)[:4]:
+        w, v = _refine(objective, cands[start], float(values[start]), spec, rng, n_refine_rounds)
+        if v > best_v:
+            best_w, best_v = w, v
     best_w = normalize_rows(best_w)[0]
     mean, var = surrogate.predict(_with_z(best_w[None], (0.0, 0.0)))
     return best_w, float(mean[0]), float(np.sqrt(var[0]))

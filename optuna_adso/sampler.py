@@ -36,6 +36,7 @@ from optuna_adso.space import (
     mixture_specs_from_attrs,
     sample_simplex,
     scale_specs_from_attrs,
+    trial_scale,
     trial_weights,
     warn_nonfinite,
 )
@@ -137,6 +138,12 @@ class ADSOSampler(BaseSampler):
         max_points: bound on observations fed to the GP, so cost stays flat as studies grow.
         stop_fractions: fractions of the target step at which the sampler may plan to stop a
             run (honoured by :class:`~optuna_adso.ADSOPruner`).
+        min_target_share: the least share of the compute spent so far that must have gone to
+            the top runnable scale (the target's, or the closest below it) before the sampler
+            buys more cheap runs.  A floor under robustness: however the model misjudges
+            small scales, ADSO keeps doing what target-only BO does with that share.
+        run_overhead: fixed cost of any run (launch, evaluation), in target runs; it keeps
+            the sampler from preferring thousands of near-free runs.
     """
 
     samples_mixtures_jointly = True
@@ -151,6 +158,8 @@ class ADSOSampler(BaseSampler):
         n_startup_trials: int | None = None,
         max_points: int = 320,
         stop_fractions: Sequence[float] = (0.1, 0.25, 0.5, 1.0),
+        min_target_share: float = 0.5,
+        run_overhead: float = 0.01,
         n_candidates: int = 1024,
     ) -> None:
         self.target = Target.parse(target)
@@ -173,6 +182,12 @@ class ADSOSampler(BaseSampler):
         if not fractions or fractions[0] <= 0 or fractions[-1] != 1.0:
             raise ValueError(f"stop_fractions must be in (0, 1] and include 1.0, got {stop_fractions!r}")
         self.stop_fractions = tuple(fractions)
+        if not (0.0 <= float(min_target_share) < 1.0):
+            raise ValueError(f"min_target_share must be in [0, 1), got {min_target_share!r}")
+        self.min_target_share = float(min_target_share)
+        if not (math.isfinite(float(run_overhead)) and float(run_overhead) >= 0.0):
+            raise ValueError(f"run_overhead must be >= 0 (in target runs), got {run_overhead!r}")
+        self.run_overhead = float(run_overhead)
         self.n_candidates = int(n_candidates)
         self._seed = int(np.random.SeedSequence(seed).generate_state(1)[0]) if seed is None else int(seed)
 
@@ -369,23 +384,68 @@ class ADSOSampler(BaseSampler):
             study._storage.set_trial_system_attr(
                 trial._trial_id, GP_STATE_ATTR, json.dumps({"kind": surrogate.kind, "state": surrogate.state()})
             )
-        if len(obs.pending_weights):
-            pz = axes.z(obs.pending_log_scale, obs.pending_log_step)
-            px = np.column_stack([obs.pending_weights, pz])
-            believed, _ = surrogate.predict(px)  # kriging believer: pending runs return their mean
-            surrogate = surrogate.condition_on(px, believed)
+        pending = [np.column_stack([obs.pending_weights, axes.z(obs.pending_log_scale, obs.pending_log_step)])]
+        in_flight = []
+        for other in data.trials:
+            if other.state != TrialState.RUNNING or other.number == trial.number:
+                continue
+            if trial_weights(other, data.spec) is not None:
+                continue  # its params are stored: already in obs.pending
+            raw = other.system_attrs.get(PROPOSAL_ATTR)
+            if raw and "weights" in json.loads(raw):
+                info = json.loads(raw)  # proposed, params not yet written
+                z = axes.z([math.log10(info["scale"])], [math.log10(info["stop_step"])])
+                pending.append(np.column_stack([np.array([info["weights"]]), z]))
+            elif other.number < trial.number:
+                in_flight.append(other)  # still computing its proposal, right now
+        pending_x = np.vstack(pending)
+        if len(pending_x):
+            believed, _ = surrogate.predict(pending_x)  # kriging believer: pending runs return their mean
+            surrogate = surrogate.condition_on(pending_x, believed)
         incumbents = _incumbent_weights(surrogate, obs)
         acq_name = METHODS[self.method][1]
         n_model_trials = max(0, n_before - self._n_startup(data))
         exponent = 0.99**n_model_trials if self.method == "paper" else 1.0
+        fidelities = self.fidelities(data, plan_stops=_plans_stops(study))
+        top = max(f.scale for f in fidelities)
+        spent_top, spent_all = self._spending(data, top)
+        if self.method == "adso" and spent_top < self.min_target_share * spent_all:
+            fidelities = [f for f in fidelities if f.scale == top]
+        # Workers asking at the same moment see the same data.  Re-create what each earlier
+        # in-flight trial is proposing (same data, its own random stream) and treat it as pending,
+        # so that N concurrent workers get N distinct proposals.
+        for other in sorted(in_flight, key=lambda t: t.number)[-3:]:
+            acq = Acquisition(
+                surrogate, fidelities, incumbents, method=acq_name, cost_exponent=exponent,
+                run_overhead=self.run_overhead if self.method == "adso" else 0.0,
+            )
+            guess = optimize_acquisition(acq, data.spec, self._rng(other), n_candidates=self.n_candidates)
+            gx = np.column_stack([guess.weights[None], np.array([guess.fidelity.z])])
+            surrogate = surrogate.condition_on(gx, surrogate.predict(gx)[0])
         acq = Acquisition(
-            surrogate, self.fidelities(data, plan_stops=_plans_stops(study)), incumbents, method=acq_name, cost_exponent=exponent
+            surrogate, fidelities, incumbents, method=acq_name, cost_exponent=exponent,
+            run_overhead=self.run_overhead if self.method == "adso" else 0.0,
         )
         return optimize_acquisition(acq, data.spec, rng, n_candidates=self.n_candidates)
 
+    def _spending(self, data: StudyData, top_scale: float) -> tuple[float, float]:
+        """Compute spent at the top runnable scale, and in all (each run up to its last report)."""
+        at_top = total = 0.0
+        for t in data.trials:
+            scale = trial_scale(t, data.scale, self.target.scale or 1.0)
+            if scale is None or t.last_step is None:
+                continue
+            c = self.run_cost(scale, t.last_step)
+            total += c
+            at_top += c if scale == top_scale else 0.0
+        return at_top, total
+
     def _record(self, study: Study, trial: FrozenTrial, p: Proposal, seconds: float) -> None:
         storage = study._storage
-        storage.set_trial_system_attr(trial._trial_id, STOP_STEP_ATTR, p.fidelity.step)
+        # A full run carries no stop (None), so that it completes; always written, so a plan made
+        # before the scale was declared (first trial) is replaced.
+        stop = p.fidelity.step if p.fidelity.step < self.target.step else None
+        storage.set_trial_system_attr(trial._trial_id, STOP_STEP_ATTR, stop)
         info = {
             "scale": p.fidelity.scale,
             "stop_step": p.fidelity.step,
@@ -394,6 +454,7 @@ class ADSOSampler(BaseSampler):
             "target_mean": p.target_mean,
             "target_std": p.target_std,
             "seconds": round(seconds, 4),
+            "weights": [round(float(x), 8) for x in p.weights],
         }
         storage.set_trial_system_attr(trial._trial_id, PROPOSAL_ATTR, json.dumps(info))
         _logger.debug("trial %d: %s", trial.number, info)

@@ -183,7 +183,23 @@ def project_to_bounded_simplex(v: np.ndarray, lower: np.ndarray, upper: np.ndarr
         lo_tau = np.where(too_big, tau, lo_tau)
         hi_tau = np.where(too_big, hi_tau, tau)
     w = np.clip(v - (0.5 * (lo_tau + hi_tau))[:, None], lower, upper)
-    return normalize_rows(w)
+    return fix_rounding(w, lower, upper)
+
+
+def fix_rounding(w: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Rows clipped into the bounds with sum exactly 1: the residue goes to weights with room.
+
+    Optuna checks a parameter against its distribution's bounds exactly, so a weight 1e-16 over
+    its bound would be silently re-drawn and the trial would run another mixture.
+    """
+    w = np.clip(np.atleast_2d(np.asarray(w, dtype=float)), lower, upper)
+    for _ in range(3):
+        residue = 1.0 - w.sum(axis=1)
+        room = np.where(residue[:, None] > 0, upper - w, w - lower)
+        i = room.argmax(axis=1)
+        rows = np.arange(len(w))
+        w[rows, i] = np.clip(w[rows, i] + residue, lower[i], upper[i])
+    return w
 
 
 def normalize_rows(w: np.ndarray) -> np.ndarray:
@@ -218,9 +234,9 @@ def sample_simplex(
         row[active] = rng.dirichlet(np.ones(size))
         w[i] = row
     if spec.has_bounds:
-        inside = np.all((w >= lower - 1e-12) & (w <= upper + 1e-12), axis=1)
+        inside = np.all((w >= lower) & (w <= upper), axis=1)
         w = np.where(inside[:, None], w, project_to_bounded_simplex(w, lower, upper))
-    return normalize_rows(w)
+    return fix_rounding(normalize_rows(w), lower, upper)
 
 
 # --- Optuna glue -----------------------------------------------------------------------------
@@ -440,7 +456,7 @@ def collect_observations(
             y_rows.append(sign * good[step])
             num_rows.append(t.number)
         if t.state == TrialState.RUNNING:
-            stop = t.system_attrs.get(STOP_STEP_ATTR, target_step)
+            stop = t.system_attrs.get(STOP_STEP_ATTR) or target_step
             if not steps or steps[-1] < stop:
                 pw.append(w)
                 ps.append(math.log10(s))

@@ -87,7 +87,14 @@ class FidelityAxes:
 
 
 class CoregionalizedFidelityKernel(Kernel):
-    """``k_w(w, w') * phi(z)^T B phi(z')`` with phi(z) = [1, z_scale, z_step] and B = L L^T + d."""
+    """``k_w(w, w') * (phi(z)^T B phi(z') + s_r * k_r(z, z'))``.
+
+    ``phi(z) = [1, z_scale, z_step]`` and ``B = L L^T + diag`` carry the part of a mixture's effect
+    that changes linearly with log scale and log steps, with a learned (possibly negative)
+    correlation between fidelities.  The residual ``s_r * k_r`` (an RBF over z) is the part that
+    no other fidelity explains: without it, three cheap runs at a mixture would pin down its
+    target value exactly, an overconfidence that makes a sampler never pay for the target.
+    """
 
     def __init__(self, n_weights: int, n_features: int = 3) -> None:
         super().__init__()
@@ -104,6 +111,26 @@ class CoregionalizedFidelityKernel(Kernel):
         init[1, 1] = init[2, 2] = 0.3
         self.register_parameter("raw_factor", torch.nn.Parameter(init))
         self.register_parameter("raw_diag", torch.nn.Parameter(torch.full((n_features,), -6.0, dtype=DTYPE)))
+        self.residual = RBFKernel(
+            ard_num_dims=2,
+            lengthscale_prior=LogNormalPrior(math.log(0.3), 1.0),
+            lengthscale_constraint=Interval(1e-2, 10.0),
+        )
+        self.register_parameter("raw_residual_scale", torch.nn.Parameter(torch.tensor(-2.0, dtype=DTYPE)))
+        self.register_prior(
+            "residual_scale_prior",
+            GammaPrior(2.0, 10.0),
+            lambda m: m.residual_scale,
+            lambda m, v: m._set_residual_scale(v),
+        )
+
+    def _set_residual_scale(self, value: torch.Tensor) -> None:
+        value = torch.as_tensor(value, dtype=DTYPE).clamp_min(1e-6)
+        self.raw_residual_scale.data.copy_(torch.log(torch.expm1(value)).reshape(()))
+
+    @property
+    def residual_scale(self) -> torch.Tensor:
+        return torch.nn.functional.softplus(self.raw_residual_scale)
 
     @property
     def coregionalization(self) -> torch.Tensor:
@@ -124,7 +151,8 @@ class CoregionalizedFidelityKernel(Kernel):
             kz = ((f1 @ b) * f2).sum(-1)
         else:
             kz = f1 @ b @ f2.transpose(-1, -2)
-        return kw * kz
+        kr = self.residual.forward(x1[..., k:], x2[..., k:], diag=diag)
+        return kw * (kz + self.residual_scale * kr)
 
 
 class CurveKernel(Kernel):
@@ -322,6 +350,18 @@ class MultiFidelitySurrogate:
             np.maximum(cov[:, 1, 1], 1e-12),
             cov[:, 0, 1],
         )
+
+    def mixture_prior_std(self) -> float:
+        """Prior std of the mixture-dependent part of the value at the target (original units):
+        the scale against which "this fidelity is already known here" is judged."""
+        assert self.model is not None
+        kern = self.model.covar_module
+        if isinstance(kern, SumKernel):
+            core = kern.a
+            var = float((core.coregionalization[0, 0] + core.residual_scale).detach())
+        else:
+            var = float(kern.outputscale.detach())
+        return math.sqrt(max(var, 1e-18)) * self._y_std
 
     @property
     def noise_variance(self) -> float:

@@ -1,0 +1,31 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench-first overhead clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# the CPU build of torch first, so that nothing pulls gigabytes of CUDA wheels
+	$(PY) -m pip install -q "torch==2.13.0"
+	$(PY) -m pip install -q -e ".[test,bench]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m benchmarks.demo
+
+test: $(STAMP)
+	bash scripts/ensure_services.sh
+	$(PY) -m pytest -q
+
+bench-first: $(STAMP)
+	$(PY) -m benchmarks.first_measurement --seeds 10 --budget 30 --methods adso gp
+
+overhead: $(STAMP)
+	$(PY) -m benchmarks.overhead
+
+clean:
+	rm -rf $(VENV) *.egg-info adso_demo.db

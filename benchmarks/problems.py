@@ -1,0 +1,547 @@
+"""Benchmark problems: a noiseless ``loss(weights, scale, step)``, a cost table and a target.
+
+Two families:
+
+- :func:`paper_simulator`: the MLP that arXiv 2503.21023 fitted to 472 real pre-training runs on
+  SlimPajama (5 domains, 20M to 1B parameters, up to 19,500 steps), with its FLOPs table.  The
+  files are not shipped with the project; see ``docs`` or the error message for where to get them.
+- :func:`synthetic_world`: seeded worlds of our own, Chinchilla-like learning curves with domain
+  transfer and interference, where the optimum moves with scale (and, with ``misleading=True``,
+  the small scales rank mixtures against the target).
+
+Every problem knows its target fidelity, the uniform mixture's value there and the optimum there,
+so that :meth:`Problem.regret` is 0 at the optimum and 1 at the uniform mixture.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LossFn = Callable[[np.ndarray, float, float], np.ndarray]
+CostFn = Callable[[float, float], float]
+
+PAPER_DOMAINS = ["wikipedia", "stackexchange", "github", "arxiv", "book"]
+PAPER_SIZES_M = [20.0, 60.0, 150.0, 300.0, 500.0, 700.0, 1000.0]
+PAPER_TARGET_STEP = 19_500
+PAPER_ENV_VAR = "ADSO_PAPER_SIMULATOR"
+# objective -> (output indices averaged, maximize)
+PAPER_OBJECTIVES: dict[str, tuple[tuple[int, ...], bool]] = {
+    "stackexchange": ((4,), False),
+    "mean_ce": ((1, 2, 3, 4, 5, 6, 7), False),
+    "hellaswag": ((8,), True),
+}
+
+# Optima are expensive enough (a second or two) to compute once per process and problem.
+_OPTIMUM_CACHE: dict[Any, tuple[np.ndarray, float, float]] = {}
+
+
+@dataclass
+class Problem:
+    """A data-mixture benchmark: domains, fidelities, a noiseless loss and a cost."""
+
+    name: str
+    domains: list[str]
+    scales: list[float]
+    report_steps: list[int]
+    target_scale: float
+    target_step: int
+    maximize: bool
+    noise_std: float
+    loss_fn: LossFn = field(repr=False)
+    cost_fn: CostFn = field(repr=False)
+    cache_key: Any = field(default=None, repr=False)
+    description: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        self.report_steps = [int(s) for s in self.report_steps]
+        if sorted(self.report_steps) != self.report_steps or self.report_steps[-1] != self.target_step:
+            raise ValueError("report_steps must ascend and end at target_step")
+        self.scales = [float(s) for s in self.scales]
+
+    @property
+    def k(self) -> int:
+        return len(self.domains)
+
+    def as_weights(self, weights: Any) -> np.ndarray:
+        """Weights as an array in domain order; accepts a {domain: weight} mapping."""
+        if isinstance(weights, Mapping):
+            weights = [float(weights[d]) for d in self.domains]
+        w = np.asarray(weights, dtype=float)
+        if w.shape[-1] != self.k:
+            raise ValueError(f"{self.name}: weights need {self.k} columns, got shape {w.shape}")
+        return w
+
+    def loss(self, weights: Any, scale: float, step: float) -> np.ndarray | float:
+        """Noiseless value at (scale, step); ``weights`` (k,) -> float, (n, k) -> (n,)."""
+        w = self.as_weights(weights)
+        single = w.ndim == 1
+        out = np.asarray(self.loss_fn(np.atleast_2d(w), float(scale), float(step)), dtype=float)
+        return float(out[0]) if single else out
+
+    def cost(self, scale: float, step: float) -> float:
+        """Cumulative FLOPs of a run of ``scale`` parameters up to ``step``."""
+        return float(self.cost_fn(float(scale), float(step)))
+
+    @property
+    def target_cost(self) -> float:
+        """One full run at the target fidelity: the budget unit."""
+        return self.cost(self.target_scale, self.target_step)
+
+    def value_at_target(self, weights: Any) -> np.ndarray | float:
+        return self.loss(weights, self.target_scale, self.target_step)
+
+    # --- reference points at the target ---------------------------------------------------
+
+    @cached_property
+    def _optimum(self) -> tuple[np.ndarray, float, float]:
+        key = self.cache_key
+        if key is not None and key in _OPTIMUM_CACHE:
+            return _OPTIMUM_CACHE[key]
+        sign = -1.0 if self.maximize else 1.0
+
+        def f(w: np.ndarray) -> np.ndarray:
+            return sign * np.asarray(
+                self.loss_fn(w, float(self.target_scale), float(self.target_step)), dtype=float
+            )
+
+        t0 = time.perf_counter()
+        w, v = minimize_on_simplex(f, self.k, seed=0)
+        result = (w, sign * v, time.perf_counter() - t0)
+        if key is not None:
+            _OPTIMUM_CACHE[key] = result
+        return result
+
+    @cached_property
+    def optimum_weights(self) -> np.ndarray:
+        return self._optimum[0].copy()
+
+    @cached_property
+    def optimum_value(self) -> float:
+        return self._optimum[1]
+
+    @property
+    def optimum_seconds(self) -> float:
+        """Wall time the optimum search took (when it ran in this process)."""
+        return self._optimum[2]
+
+    @cached_property
+    def uniform_value(self) -> float:
+        return float(self.value_at_target(np.full(self.k, 1.0 / self.k)))
+
+    def regret(self, weights: Any) -> float | np.ndarray:
+        """(value - optimum) / (uniform - optimum) at the target: 0 = optimum, 1 = uniform.
+
+        The same formula serves both directions (numerator and gap flip sign together).
+        ``weights`` (k,) or a {domain: weight} mapping -> float; (n, k) -> (n,).
+        """
+        value = self.value_at_target(self.as_weights(weights))
+        gap = self.uniform_value - self.optimum_value
+        if gap == 0:
+            return 0.0 if np.ndim(value) == 0 else np.zeros(np.shape(value))
+        out = (np.asarray(value) - self.optimum_value) / gap
+        return float(out) if out.ndim == 0 else out
+
+
+# --- optimum search on the simplex -------------------------------------------------------------
+
+
+def project_to_simplex(v: np.ndarray) -> np.ndarray:
+    """Euclidean projection of each row onto the probability simplex (sort-based, exact)."""
+    v = np.asarray(v, dtype=float)
+    shape = v.shape
+    v = v.reshape(-1, shape[-1])
+    k = v.shape[1]
+    u = -np.sort(-v, axis=1)
+    css = np.cumsum(u, axis=1) - 1.0
+    ind = np.arange(1, k + 1)
+    cond = u - css / ind > 0
+    rho = k - 1 - np.argmax(cond[:, ::-1], axis=1)  # last index where cond holds
+    theta = css[np.arange(len(v)), rho] / (rho + 1)
+    return np.maximum(v - theta[:, None], 0.0).reshape(shape)
+
+
+def _evaluate(f: Callable[[np.ndarray], np.ndarray], w: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+    if len(w) <= chunk:
+        return f(w)
+    return np.concatenate([f(w[i : i + chunk]) for i in range(0, len(w), chunk)])
+
+
+def _candidates(k: int, rng: np.random.Generator, n_interior: int, n_faces_total: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform, vertices, interior (flat and sparse Dirichlet) and every face; with support ids."""
+    rows = [np.full((1, k), 1.0 / k), np.eye(k)]
+    support = [np.full(1, -1), np.arange(k)]  # -1: interior; faces get their own id
+    rows.append(rng.dirichlet(np.ones(k), size=n_interior))
+    rows.append(rng.dirichlet(np.full(k, 0.3), size=n_interior // 2))
+    support += [np.full(n_interior, -1), np.full(n_interior // 2, -1)]
+    faces = [s for size in range(2, k) for s in itertools.combinations(range(k), size)]
+    per_face = max(200, n_faces_total // max(1, len(faces)))
+    for fid, face in enumerate(faces):
+        block = np.zeros((per_face, k))
+        block[:, face] = rng.dirichlet(np.ones(len(face)), size=per_face)
+        rows.append(block)
+        support.append(np.full(per_face, k + fid))
+    return np.concatenate(rows), np.concatenate(support)
+
+
+def _projected_descent(
+    f: Callable[[np.ndarray], np.ndarray], w: np.ndarray, fw: np.ndarray, iters: int = 150
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorized projected gradient descent with a line search over a ladder of step sizes.
+
+    The gradient's tangent part comes from forward differences towards each vertex
+    (``w + h (e_i - w)`` stays in the simplex), so ``f`` is never evaluated outside it.
+    """
+    m, k = w.shape
+    eye = np.eye(k)
+    h = 1e-6
+    ladder = np.geomspace(0.5, 1e-7, 20)
+    active = np.ones(m, dtype=bool)
+    for _ in range(iters):
+        idx = np.flatnonzero(active)
+        if len(idx) == 0:
+            break
+        W = w[idx]
+        probes = W[:, None, :] + h * (eye[None] - W[:, None, :])
+        d = (_evaluate(f, probes.reshape(-1, k)).reshape(len(idx), k) - fw[idx, None]) / h
+        g = d - d.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(g, axis=1, keepdims=True)
+        direction = -g / np.where(norm > 0, norm, 1.0)
+        trial = project_to_simplex(W[:, None, :] + ladder[None, :, None] * direction[:, None, :])
+        ft = _evaluate(f, trial.reshape(-1, k)).reshape(len(idx), len(ladder))
+        j = ft.argmin(axis=1)
+        best = ft[np.arange(len(idx)), j]
+        improved = best < fw[idx] - 1e-13
+        w[idx[improved]] = trial[np.flatnonzero(improved), j[improved]]
+        fw[idx[improved]] = best[improved]
+        active[idx[~improved]] = False
+    return w, fw
+
+
+def _pairwise_search(
+    f: Callable[[np.ndarray], np.ndarray], w: np.ndarray, fw: float, iters: int = 400
+) -> tuple[np.ndarray, float]:
+    """Pattern search moving mass between pairs of domains; handles kinks that stall gradients."""
+    k = len(w)
+    pairs = np.array([(i, j) for i in range(k) for j in range(k) if i != j])
+    amounts = np.geomspace(1.0, 1e-9, 28)
+    for _ in range(iters):
+        t = np.minimum(amounts[None, :], w[pairs[:, 0], None])  # cannot move more than w_i
+        cand = np.repeat(w[None, None, :], len(amounts), axis=1).repeat(len(pairs), axis=0)
+        rows = np.arange(len(pairs))[:, None]
+        cols = np.arange(len(amounts))[None, :]
+        cand[rows, cols, pairs[:, 0, None]] -= t
+        cand[rows, cols, pairs[:, 1, None]] += t
+        cand = np.clip(cand.reshape(-1, k), 0.0, None)
+        fc = f(cand)
+        b = int(fc.argmin())
+        if not fc[b] < fw - 1e-13:
+            break
+        w, fw = cand[b], float(fc[b])
+    return w, fw
+
+
+def minimize_on_simplex(
+    f: Callable[[np.ndarray], np.ndarray],
+    k: int,
+    *,
+    seed: int = 0,
+    n_interior: int = 60_000,
+    n_faces_total: int = 120_000,
+    n_starts: int = 24,
+) -> tuple[np.ndarray, float]:
+    """Global minimum of a vectorized ``f: (n, k) -> (n,)`` over the probability simplex.
+
+    A large sample (uniform and sparse Dirichlet, every vertex, every face), then projected
+    gradient descent from the best few starts and the best start of each face, then a pairwise
+    pattern search from the best results.
+    """
+    rng = np.random.default_rng(seed)
+    cand, support = _candidates(k, rng, n_interior, n_faces_total)
+    vals = _evaluate(f, cand)
+    order = np.argsort(vals)
+    starts = list(order[:n_starts])
+    # the best point of each face (and of the interior), so that no face is left unexplored
+    for s in np.unique(support):
+        members = np.flatnonzero(support == s)
+        starts.append(members[np.argmin(vals[members])])
+    starts = np.unique(np.array(starts))
+    w, fw = _projected_descent(f, cand[starts].copy(), vals[starts].copy())
+    best = np.argsort(fw)[:4]
+    results = [_pairwise_search(f, w[i].copy(), float(fw[i])) for i in best]
+    w_best, f_best = min(results, key=lambda r: r[1])
+    w_best = w_best / w_best.sum()
+    return w_best, float(f(w_best[None])[0])
+
+
+# --- the paper's simulator ---------------------------------------------------------------------
+
+
+def _default_data_dir() -> Path:
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data" / "paper_simulator"
+
+
+def paper_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where the simulator's files are: the argument, $ADSO_PAPER_SIMULATOR, or ../shared/data."""
+    if data_dir is not None:
+        return Path(data_dir)
+    env = os.environ.get(PAPER_ENV_VAR)
+    if env:
+        return Path(env)
+    return _default_data_dir()
+
+
+def paper_data_available(data_dir: str | os.PathLike | None = None) -> bool:
+    d = paper_data_dir(data_dir)
+    return (d / "mlp.npz").is_file() and (d / "flops.csv").is_file()
+
+
+class PaperMLP:
+    """The simulator's MLP in numpy: 9 raw features -> 11 metrics."""
+
+    def __init__(self, path: Path) -> None:
+        with np.load(path, allow_pickle=False) as z:
+            self.layers = [(z[f"W{i}"], z[f"b{i}"]) for i in range(4)]
+            self.mask = z["feature_mask"].astype(bool)
+            self.x_mean, self.x_std = z["X_mean"], z["X_std"]
+            self.y_mean, self.y_std = z["y_mean"], z["y_std"]
+            self.metric_names = [str(s) for s in z["metric_names"]]
+            self.feature_names = [str(s) for s in z["feature_names"]]
+        expected = [f"w_{d}" for d in PAPER_DOMAINS]
+        if self.feature_names[:5] != expected:
+            raise ValueError(f"{path}: unexpected features {self.feature_names}")
+
+    def __call__(self, weights: np.ndarray, size_m: np.ndarray | float, step: np.ndarray | float) -> np.ndarray:
+        w = np.atleast_2d(np.asarray(weights, dtype=float))
+        n = len(w)
+        raw = np.empty((n, 9))
+        raw[:, :5] = w
+        raw[:, 5] = size_m
+        raw[:, 6:8] = self.x_mean[6:8]  # d_model and n_heads: masked out, any value works
+        raw[:, 8] = step
+        x = ((raw - self.x_mean) / self.x_std)[:, self.mask]
+        for i, (W, b) in enumerate(self.layers):
+            x = x @ W.T + b
+            if i < 3:
+                np.maximum(x, 0.0, out=x)
+        return x * self.y_std + self.y_mean
+
+
+class _FlopsTable:
+    """Cumulative FLOPs per (size, step): linear in steps per size, log-log between sizes."""
+
+    def __init__(self, path: Path) -> None:
+        table: dict[float, list[tuple[float, float]]] = {}
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                table.setdefault(float(row["size_m"]) * 1e6, []).append((float(row["step"]), float(row["flops"])))
+        self.sizes = np.array(sorted(table))
+        self.curves = {}
+        for s in self.sizes:
+            c = np.array(sorted(table[s]))
+            self.curves[s] = (np.concatenate([[0.0], c[:, 0]]), np.concatenate([[0.0], c[:, 1]]))
+
+    def _at(self, size: float, step: float) -> float:
+        steps, flops = self.curves[size]
+        if step <= steps[-1]:
+            return float(np.interp(step, steps, flops))
+        return float(flops[-1] * step / steps[-1])
+
+    def __call__(self, scale: float, step: float) -> float:
+        if step <= 0:
+            return 0.0
+        exact = np.flatnonzero(np.isclose(self.sizes, scale, rtol=1e-9))
+        if len(exact):
+            return self._at(self.sizes[exact[0]], step)
+        i = int(np.clip(np.searchsorted(self.sizes, scale), 1, len(self.sizes) - 1))
+        a, b = self.sizes[i - 1], self.sizes[i]
+        ca, cb = self._at(a, step), self._at(b, step)
+        slope = math.log(cb / ca) / math.log(b / a)
+        return float(ca * (scale / a) ** slope)
+
+
+_PAPER_FILES: dict[Path, tuple[PaperMLP, _FlopsTable]] = {}
+
+
+def _load_paper_files(d: Path) -> tuple[PaperMLP, _FlopsTable]:
+    d = d.resolve()
+    if d not in _PAPER_FILES:
+        missing = [name for name in ("mlp.npz", "flops.csv") if not (d / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"paper simulator files {missing} not found in {d}. They are derived from the public "
+                "repository namkoong-lab/data-recipes (commit e80dcd8: "
+                "opt_algos/data_models/20250119_174726_j8mad2i5/checkpoints/checkpoint_latest.pt and "
+                "opt_algos/flops_dataset.csv); see README.md in the paper_simulator data folder for "
+                "the format. Pass data_dir=... or set $" + PAPER_ENV_VAR + " to the folder holding "
+                "mlp.npz and flops.csv."
+            )
+        _PAPER_FILES[d] = (PaperMLP(d / "mlp.npz"), _FlopsTable(d / "flops.csv"))
+    return _PAPER_FILES[d]
+
+
+def paper_simulator(objective: str = "stackexchange", data_dir: str | None = None) -> Problem:
+    """The ADSO paper's simulator (5 SlimPajama domains, 20M..1B params, target 1B at 19,500 steps).
+
+    Objectives: ``"stackexchange"`` (StackExchange CE, minimize; the paper's default),
+    ``"mean_ce"`` (mean of the 7 domain CEs, minimize), ``"hellaswag"`` (accuracy, maximize).
+    """
+    if objective not in PAPER_OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}; choose from {sorted(PAPER_OBJECTIVES)}")
+    d = paper_data_dir(data_dir).resolve()
+    mlp, flops = _load_paper_files(d)
+    outputs, maximize = PAPER_OBJECTIVES[objective]
+    cols = list(outputs)
+
+    def loss_fn(w: np.ndarray, scale: float, step: float) -> np.ndarray:
+        y = mlp(w, scale / 1e6, step)
+        return y[:, cols].mean(axis=1)
+
+    return Problem(
+        name=f"paper-{objective}",
+        domains=list(PAPER_DOMAINS),
+        scales=[s * 1e6 for s in PAPER_SIZES_M],
+        report_steps=list(range(500, PAPER_TARGET_STEP + 1, 500)),
+        target_scale=1e9,
+        target_step=PAPER_TARGET_STEP,
+        maximize=maximize,
+        noise_std=0.0,
+        loss_fn=loss_fn,
+        cost_fn=flops,
+        cache_key=("paper", objective, str(d)),
+        description=f"paper simulator, {objective} ({'maximize' if maximize else 'minimize'})",
+    )
+
+
+# --- synthetic worlds --------------------------------------------------------------------------
+
+_SYNTH_SALT = 0x5D50  # separates these streams from any other use of the same seed
+TOKENS_PER_STEP = 256 * 1024
+
+
+def synthetic_world(
+    seed: int,
+    k: int | None = None,
+    n_scales: int | None = None,
+    noise_std: float = 0.01,
+    misleading: bool = False,
+) -> Problem:
+    """A seeded world with Chinchilla-like learning curves whose optimum moves with scale.
+
+    Validation loss is a fixed mix ``v`` of per-domain losses.  Domain ``d`` at ``N`` parameters
+    after ``D`` tokens::
+
+        L_d = E_d + A_d (N/1e8)^-alpha + B_d (N/1e8)^-g_d (D ((T w)_d + 0.01) / 1e9)^-beta_d
+
+    ``T`` (transfer, unit diagonal) lets one domain's data help another; ``beta_d`` differ, so
+    learning curves of mixtures cross over steps; ``g_d`` differ, so which domains are worth data
+    changes with scale.  An interference term ``c (N/1e8)^-gc w' C w`` (conflicting domains hurt
+    small models more) moves the optimum with scale too.  ``B`` and ``c`` are scaled so that
+    (uniform - optimum) at the target is 0.05..0.15, which keeps ``noise_std`` comparable across
+    worlds.  With ``misleading=True`` a term ``m (1 - q(w)) / (1 + (N / N_mid)^3)``, where ``q``
+    ranks mixtures at the target (0 = best) and ``N_mid`` is the geometric middle of the scales,
+    dominates the lower half of the scales and ranks mixtures against the target there.
+
+    Every scale-dependent term is ``c(w) h(N)`` with ``c >= 0`` and ``h`` decreasing: the loss
+    never rises with scale at a fixed mixture and step.  Cost: ``6 N tokens_per_step step``.
+    The target is the largest scale or, in half of the worlds, one beyond it (never run).
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([_SYNTH_SALT, int(seed)]))
+    k_draw, n_draw = int(rng.integers(4, 9)), int(rng.integers(4, 7))
+    k = k_draw if k is None else int(k)
+    n_scales = n_draw if n_scales is None else int(n_scales)
+    if k < 2 or n_scales < 1:
+        raise ValueError("need k >= 2 domains and n_scales >= 1")
+    # fidelities
+    ratio = rng.uniform(2.5, 3.5)
+    scales = [float(f"{10e6 * ratio**i:.3g}") for i in range(n_scales)]
+    beyond = bool(rng.random() < 0.5)
+    target_scale = float(f"{scales[-1] * ratio:.3g}") if beyond else scales[-1]
+    target_step = 10_000
+    report_steps = list(range(500, target_step + 1, 500))
+    # loss parameters
+    v = rng.dirichlet(np.ones(k))
+    E = rng.uniform(1.6, 2.6, k)
+    A = rng.uniform(0.5, 1.2, k)
+    alpha = rng.uniform(0.25, 0.4)
+    B = rng.uniform(0.3, 0.8, k)
+    beta = rng.uniform(0.15, 0.6, k)
+    g = rng.uniform(0.0, 0.5, k)
+    T = np.eye(k) + rng.uniform(0.0, 0.5, (k, k)) * (rng.random((k, k)) < 0.4) * (1 - np.eye(k))
+    C = rng.uniform(0.0, 1.0, (k, k)) * (rng.random((k, k)) < 0.3)
+    C = np.triu(C, 1)
+    C = C + C.T
+    c0 = rng.uniform(0.2, 0.5)
+    gc = rng.uniform(0.4, 0.8)
+    wanted_gap = rng.uniform(0.05, 0.15)
+    probe_rng = np.random.default_rng(np.random.SeedSequence([_SYNTH_SALT, int(seed), 1]))
+    probe = np.concatenate([np.eye(k), probe_rng.dirichlet(np.ones(k), size=4096)])
+    uniform = np.full((1, k), 1.0 / k)
+
+    def base(w: np.ndarray, scale: float, step: float) -> np.ndarray:
+        n = scale / 1e8
+        tokens = TOKENS_PER_STEP * max(step, 1.0) / 1e9
+        d_eff = tokens * (w @ T.T + 0.01)  # (n, k)
+        per_domain = E + A * n**-alpha + B * n ** (-g) * d_eff ** (-beta)
+        interference = c0 * n**-gc * np.einsum("ni,ij,nj->n", w, C, w)
+        return per_domain @ v + interference
+
+    # Scale the mixture-dependent terms so that (uniform - best) at the target is wanted_gap,
+    # which keeps noise_std comparable across worlds.
+    gap = float(base(uniform, target_scale, target_step)[0] - base(probe, target_scale, target_step).min())
+    factor = float(np.clip(wanted_gap / max(gap, 1e-9), 0.1, 20.0))
+    B = B * factor
+    c0 = c0 * factor
+
+    mislead = None
+    if misleading:
+        q_t = base(probe[k:], target_scale, target_step)  # typical mixtures, not the vertices
+        q_lo, q_hi = float(q_t.min()), float(np.quantile(q_t, 0.9))
+        small = base(probe[k:], scales[0], target_step)
+        m = 3.0 * float(np.quantile(small, 0.95) - np.quantile(small, 0.05))
+        # h(N) = 1 / (1 + (N / N_mid)^3): ~1 on the lower half of the scales, ~0 near the target;
+        # decreasing in N, so the loss still never rises with scale.
+        n_mid = math.sqrt(scales[0] * scales[-1])
+
+        def mislead(w: np.ndarray, scale: float, step: float) -> np.ndarray:
+            q = np.clip((base(w, target_scale, target_step) - q_lo) / (q_hi - q_lo), 0.0, 1.0)
+            return m * (1.0 - q) / (1.0 + (scale / n_mid) ** 3)
+
+    def loss_fn(w: np.ndarray, scale: float, step: float) -> np.ndarray:
+        out = base(w, scale, step)
+        if mislead is not None:
+            out = out + mislead(w, scale, step)
+        return out
+
+    def cost_fn(scale: float, step: float) -> float:
+        return 6.0 * scale * TOKENS_PER_STEP * max(step, 0.0)
+
+    name = f"synthetic-{seed}" + ("-misleading" if misleading else "")
+    return Problem(
+        name=name,
+        domains=[f"d{i}" for i in range(k)],
+        scales=scales,
+        report_steps=report_steps,
+        target_scale=target_scale,
+        target_step=target_step,
+        maximize=False,
+        noise_std=float(noise_std),
+        loss_fn=loss_fn,
+        cost_fn=cost_fn,
+        cache_key=("synthetic", int(seed), k, n_scales, bool(misleading)),
+        description=(
+            f"synthetic world seed={seed}: {k} domains, scales {scales[0]:.3g}..{scales[-1]:.3g}, "
+            f"target {target_scale:.3g}{' (beyond the scales)' if beyond else ''}"
+            f"{', misleading small scales' if misleading else ''}"
+        ),
+    )

@@ -1,0 +1,308 @@
+"""One Optuna study on a benchmark problem under a FLOPs budget -> a regret-vs-FLOPs trace.
+
+Budget unit: one full run at the target fidelity (``problem.target_cost``).  A trial pays
+``problem.cost(scale, last step it reported)``, so a pruned trial pays only for the steps it ran.
+After every finished trial the runner records the FLOPs spent so far and the regret, at the
+target, of the method's current recommendation.
+
+Methods:
+
+- ``random``, ``sobol``, ``tpe``, ``tpe-hyperband``, ``gp``: Optuna's samplers at the target
+  fidelity only; the recommendation is the mixture of the best completed trial (by its reported,
+  noisy, final value).
+- ``adso``, ``paper``: :class:`optuna_adso.ADSOSampler` (``method="adso"`` or the paper's
+  ``"paper"`` EI-per-cost) with :class:`optuna_adso.ADSOPruner` over all the problem's scales;
+  the recommendation is :func:`optuna_adso.recommend`.
+
+Noise: the value reported at ``step`` of trial ``number`` is ``loss + noise_std * z`` where ``z``
+depends only on ``(seed, number, step)``, so every method sees the same noise on the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from benchmarks.problems import Problem
+
+BASELINES = ("random", "sobol", "tpe", "tpe-hyperband", "gp")
+ADSO_METHODS = ("adso", "paper")
+METHODS = BASELINES + ADSO_METHODS
+
+MIX = "mix"
+SCALE = "model_size"
+_NOISE_SALT = 0xB0B5
+_MAX_TRIALS = 100_000  # a guard against a budget that zero-cost trials never spend
+
+
+@dataclass
+class Trace:
+    """Regret of the current recommendation after every finished trial."""
+
+    method: str
+    problem: str
+    seed: int
+    budget: float
+    flops: np.ndarray  # cumulative FLOPs in target-run units, after each trial
+    regret: np.ndarray  # regret at the target of the recommendation after each trial
+    trial_scale: np.ndarray = field(default_factory=lambda: np.zeros(0))  # scale each trial ran
+    trial_steps: np.ndarray = field(default_factory=lambda: np.zeros(0))  # last step it reported
+    trial_state: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    final_mixture: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.flops)
+
+    @property
+    def final_regret(self) -> float:
+        return float(self.regret[-1]) if len(self.regret) else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("flops", "regret", "trial_scale", "trial_steps"):
+            d[key] = np.asarray(d[key], dtype=float).tolist()
+        d["n_trials"] = self.n_trials
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Trace:
+        d = {key: value for key, value in d.items() if key != "n_trials"}
+        for key in ("flops", "regret", "trial_scale", "trial_steps"):
+            d[key] = np.asarray(d.get(key, []), dtype=float)
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+def flops_to_reach(trace: Trace, level: float) -> float:
+    """First FLOPs (target-run units) at which the recommendation's regret is <= ``level``."""
+    hit = np.flatnonzero(np.asarray(trace.regret) <= level)
+    return float(trace.flops[hit[0]]) if len(hit) else math.inf
+
+
+def noise(seed: int, number: int, step: int, std: float) -> float:
+    """The noise on the value trial ``number`` reports at ``step``: a function of these only."""
+    if std == 0:
+        return 0.0
+    rng = np.random.default_rng(np.random.SeedSequence([_NOISE_SALT, int(seed), int(number), int(step)]))
+    return float(std * rng.standard_normal())
+
+
+def _suggest_mixture():
+    import optuna_adso
+
+    fn = getattr(optuna_adso, "suggest_mixture", None)
+    if fn is None:  # the package's public names may not be wired up yet
+        from optuna_adso.space import suggest_mixture as fn
+    return fn
+
+
+def _make_sampler_and_pruner(problem: Problem, method: str, seed: int):
+    if method == "random":
+        return optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()
+    if method == "sobol":
+        return (
+            optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed),
+            optuna.pruners.NopPruner(),
+        )
+    if method == "tpe":
+        return optuna.samplers.TPESampler(seed=seed), optuna.pruners.NopPruner()
+    if method == "tpe-hyperband":
+        pruner = optuna.pruners.HyperbandPruner(
+            min_resource=problem.report_steps[0],
+            max_resource=problem.target_step,
+            reduction_factor=3,
+        )
+        return optuna.samplers.TPESampler(seed=seed), pruner
+    if method == "gp":
+        return optuna.samplers.GPSampler(seed=seed), optuna.pruners.NopPruner()
+    if method in ADSO_METHODS:
+        import optuna_adso as adso
+
+        sampler = adso.ADSOSampler(
+            target={SCALE: problem.target_scale, "step": problem.target_step},
+            cost=lambda params, step: problem.cost(params[SCALE], step),
+            seed=seed,
+            method=method,
+        )
+        return sampler, adso.ADSOPruner()
+    raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
+
+
+def _weights_of(trial: FrozenTrial, problem: Problem) -> np.ndarray | None:
+    mix = trial.user_attrs.get(MIX)
+    if not isinstance(mix, dict):
+        return None
+    return problem.as_weights(mix)
+
+
+class _Recorder:
+    """Callback: account FLOPs, record regret, stop the study when the budget is spent."""
+
+    def __init__(
+        self, problem: Problem, method: str, budget: float, recommend_every: float = 0.0,
+        max_trials: int = _MAX_TRIALS,
+    ) -> None:
+        self.max_trials = max_trials
+        self.problem = problem
+        self.recommend_every = recommend_every
+        self.rec_spent = -math.inf  # FLOPs spent at the last ADSO recommendation
+        self.rec_weights: np.ndarray | None = None
+        self.method = method
+        self.budget = budget
+        self.unit = problem.target_cost
+        self.spent = 0.0
+        self.flops: list[float] = []
+        self.regret: list[float] = []
+        self.scales: list[float] = []
+        self.steps: list[float] = []
+        self.states: list[str] = []
+        self.best_value: float | None = None
+        self.best_weights: np.ndarray | None = None
+        self.uniform = np.full(problem.k, 1.0 / problem.k)
+
+    def _baseline_recommendation(self, trial: FrozenTrial) -> np.ndarray:
+        # Only completed trials ran to the target; a pruned trial's last value is not comparable.
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
+            w = _weights_of(trial, self.problem)
+            v = float(trial.value)
+            better = (
+                self.best_value is None
+                or (v > self.best_value if self.problem.maximize else v < self.best_value)
+            )
+            if w is not None and math.isfinite(v) and better:
+                self.best_value, self.best_weights = v, w
+        return self.uniform if self.best_weights is None else self.best_weights
+
+    def _adso_recommendation(self, study: optuna.Study) -> np.ndarray:
+        import optuna_adso as adso
+
+        try:
+            rec = adso.recommend(study)
+        except Exception:
+            # Nothing to recommend from yet (no reported value anywhere): the uniform default.
+            reported = any(
+                t.intermediate_values or t.value is not None
+                for t in study.get_trials(deepcopy=False)
+            )
+            if reported:
+                raise
+            return self.uniform
+        return self.problem.as_weights(rec.mixture)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        scale = float(trial.params.get(SCALE, self.problem.target_scale))
+        last_step = max(trial.intermediate_values) if trial.intermediate_values else 0
+        self.spent += self.problem.cost(scale, last_step)
+        done = self.spent >= self.budget * self.unit * (1 - 1e-9) or len(self.flops) + 1 >= self.max_trials
+        if self.method in ADSO_METHODS:
+            due = self.spent - self.rec_spent >= self.recommend_every * self.unit
+            if due or done or self.rec_weights is None:
+                self.rec_weights = self._adso_recommendation(study)
+                self.rec_spent = self.spent
+            w = self.rec_weights
+        else:
+            w = self._baseline_recommendation(trial)
+        self.flops.append(self.spent / self.unit)
+        self.regret.append(self.problem.regret(w))
+        self.scales.append(scale)
+        self.steps.append(float(last_step))
+        self.states.append(trial.state.name)
+        self.final = w
+        if done:
+            study.stop()
+
+
+def run_study(
+    problem: Problem,
+    method: str,
+    seed: int,
+    budget: float = 30.0,
+    storage: Any = None,
+    *,
+    recommend_every: float = 0.0,
+    max_trials: int = _MAX_TRIALS,
+) -> Trace:
+    """Run ``method`` on ``problem`` until ``budget`` target-run units of FLOPs are spent.
+
+    ``recommend_every`` (target-run units; ADSO methods only): ask :func:`optuna_adso.recommend`
+    again only once this much more has been spent since it last answered (and always after the
+    last trial); in between, trials keep the previous recommendation's regret.  ``max_trials``
+    ends a study that has not spent its budget after that many trials (its trace then stops
+    short of the budget: the method spent less).  0 asks after
+    every trial.  Recommending costs a GP fit, and cheap small-scale trials can number in the
+    hundreds per target run.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
+    if not budget > 0:
+        raise ValueError(f"budget must be positive, got {budget!r}")
+    suggest_mixture = _suggest_mixture()
+    multi_fidelity = method in ADSO_METHODS
+    if multi_fidelity:
+        import optuna_adso as adso
+    problem.optimum_value  # the reference point, computed (or cached) before the clock starts
+    problem.uniform_value
+    recorder = _Recorder(problem, method, budget, recommend_every, max_trials)
+    noise_std = problem.noise_std
+
+    def objective(trial: optuna.Trial) -> float:
+        weights = suggest_mixture(trial, MIX, problem.domains)
+        w = problem.as_weights(weights)
+        if multi_fidelity:
+            scale = float(adso.suggest_scale(trial, SCALE, problem.scales))
+        else:
+            scale = problem.target_scale
+        value = math.nan
+        for step in problem.report_steps:
+            value = problem.loss(w, scale, step) + noise(seed, trial.number, step, noise_std)
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return value
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", message=".*independent sampl.*")
+            sampler, pruner = _make_sampler_and_pruner(problem, method, seed)
+            study = optuna.create_study(
+                storage=storage,
+                sampler=sampler,
+                pruner=pruner,
+                direction="maximize" if problem.maximize else "minimize",
+                study_name=f"{problem.name}-{method}-{seed}-{uuid.uuid4().hex[:8]}",
+            )
+            study.optimize(objective, callbacks=[recorder], gc_after_trial=False)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    wall = time.perf_counter() - t0
+    final = getattr(recorder, "final", recorder.uniform)
+    return Trace(
+        method=method,
+        problem=problem.name,
+        seed=int(seed),
+        budget=float(budget),
+        flops=np.array(recorder.flops),
+        regret=np.array(recorder.regret),
+        trial_scale=np.array(recorder.scales),
+        trial_steps=np.array(recorder.steps),
+        trial_state=recorder.states,
+        wall_seconds=wall,
+        final_mixture={d: float(x) for d, x in zip(problem.domains, final)},
+    )

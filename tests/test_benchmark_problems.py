@@ -1,0 +1,266 @@
+"""Benchmark problems (paper simulator, synthetic worlds) and the study runner."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    import benchmarks  # noqa: F401
+except ImportError:  # pytest run without the repository root on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.problems import (
+    PAPER_DOMAINS,
+    minimize_on_simplex,
+    paper_data_available,
+    paper_data_dir,
+    paper_simulator,
+    project_to_simplex,
+    synthetic_world,
+)
+from benchmarks.runner import Trace, flops_to_reach, noise, run_study
+
+needs_paper = pytest.mark.skipif(
+    not paper_data_available(),
+    reason=(
+        f"paper simulator files (mlp.npz, flops.csv) not found in {paper_data_dir()}; set "
+        "$ADSO_PAPER_SIMULATOR to the folder holding them"
+    ),
+)
+OBJECTIVES = ["stackexchange", "mean_ce", "hellaswag"]
+
+
+def _random_mixtures(k: int, n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).dirichlet(np.ones(k), size=n)
+
+
+# --- paper simulator ----------------------------------------------------------------------------
+
+
+def _hand_forward(raw: list[float]) -> list[float]:
+    """The MLP written out neuron by neuron from the npz, independent of PaperMLP."""
+    z = np.load(paper_data_dir() / "mlp.npz", allow_pickle=False)
+    x = [(r - m) / s for r, m, s in zip(raw, z["X_mean"].tolist(), z["X_std"].tolist())]
+    x = [xi for xi, keep in zip(x, z["feature_mask"].tolist()) if keep]
+    for layer in range(4):
+        W, b = z[f"W{layer}"].tolist(), z[f"b{layer}"].tolist()
+        x = [sum(wij * xj for wij, xj in zip(row, x)) + bi for row, bi in zip(W, b)]
+        if layer < 3:
+            x = [max(0.0, v) for v in x]
+    return [v * s + m for v, s, m in zip(x, z["y_std"].tolist(), z["y_mean"].tolist())]
+
+
+@needs_paper
+def test_paper_mlp_matches_hand_forward_and_is_plausible() -> None:
+    w = [0.2] * 5
+    out = _hand_forward(w + [1000.0, 1234.0, 7.0, 19_500.0])  # d_model, n_heads: any value
+    se, mean_ce, hs = (paper_simulator(o) for o in OBJECTIVES)
+    assert se.loss(w, 1e9, 19_500) == pytest.approx(out[4], rel=1e-10)
+    assert mean_ce.loss(w, 1e9, 19_500) == pytest.approx(np.mean(out[1:8]), rel=1e-10)
+    assert hs.loss(w, 1e9, 19_500) == pytest.approx(out[8], rel=1e-10)
+    assert 1.0 < mean_ce.uniform_value < 5.0
+    assert 0.3 < se.uniform_value < 5.0
+    assert 0.0 < hs.uniform_value < 1.0
+    assert hs.maximize and not se.maximize and not mean_ce.maximize
+    # vectorized == one at a time
+    W = _random_mixtures(5, 7)
+    np.testing.assert_allclose(se.loss(W, 150e6, 5000), [se.loss(x, 150e6, 5000) for x in W])
+
+
+@needs_paper
+def test_paper_problem_shape_and_cost() -> None:
+    p = paper_simulator()
+    assert p.domains == PAPER_DOMAINS
+    assert p.scales == [20e6, 60e6, 150e6, 300e6, 500e6, 700e6, 1e9]
+    assert p.report_steps[0] == 500 and p.report_steps[-1] == 19_500 == p.target_step
+    assert len(p.report_steps) == 39 and p.target_scale == 1e9 and p.noise_std == 0.0
+    assert p.target_cost == p.cost(1e9, 19_500) > 0
+    assert p.cost(1e9, 19_500) / p.cost(20e6, 19_500) == pytest.approx(77, rel=0.01)
+    assert p.cost(1e9, 19_500) / p.cost(700e6, 19_500) == pytest.approx(3.35, rel=0.01)
+    assert p.cost(300e6, 9_750) == pytest.approx(p.cost(300e6, 19_500) / 2, rel=1e-3)
+    assert p.cost(300e6, 0) == 0.0
+    costs = [p.cost(s, 10_000) for s in p.scales]
+    assert costs == sorted(costs)
+
+
+@needs_paper
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_paper_optimum_and_regret(objective: str) -> None:
+    p = paper_simulator(objective)
+    w = p.optimum_weights
+    assert w.shape == (5,) and np.all(w >= 0) and w.sum() == pytest.approx(1.0)
+    assert p.regret(w) == pytest.approx(0.0, abs=1e-9)
+    assert p.regret(np.full(5, 0.2)) == pytest.approx(1.0)
+    assert p.regret(dict(zip(p.domains, w))) == pytest.approx(0.0, abs=1e-9)
+    values = p.value_at_target(_random_mixtures(5, 10_000, seed=1))
+    if p.maximize:
+        assert p.optimum_value >= values.max() and p.optimum_value > p.uniform_value
+    else:
+        assert p.optimum_value <= values.min() and p.optimum_value < p.uniform_value
+    assert np.all(p.regret(_random_mixtures(5, 1000, seed=2)) >= 0)
+
+
+def test_paper_missing_files_error_says_where_to_get_them(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="namkoong-lab/data-recipes"):
+        paper_simulator("stackexchange", data_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="unknown objective"):
+        paper_simulator("nope", data_dir=str(tmp_path))
+
+
+# --- the optimum search ---------------------------------------------------------------------
+
+
+def test_simplex_projection() -> None:
+    v = np.random.default_rng(0).normal(size=(50, 6))
+    w = project_to_simplex(v)
+    assert np.all(w >= 0)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    x = _random_mixtures(6, 5)
+    np.testing.assert_allclose(project_to_simplex(x), x, atol=1e-12)
+
+
+def test_minimize_on_simplex_finds_face_and_interior_optima() -> None:
+    target = np.array([0.0, 0.6, 0.4, 0.0, 0.0])  # on a face
+    w, v = minimize_on_simplex(lambda x: ((x - target) ** 2).sum(axis=1), 5, n_interior=5000, n_faces_total=5000)
+    np.testing.assert_allclose(w, target, atol=1e-4)
+    lin = np.array([0.3, -0.2, 0.5, 0.1])  # linear: a vertex
+    w, v = minimize_on_simplex(lambda x: x @ lin, 4, n_interior=2000, n_faces_total=2000)
+    np.testing.assert_allclose(w, [0, 1, 0, 0], atol=1e-9)
+
+
+# --- synthetic worlds -------------------------------------------------------------------------
+
+
+def test_synthetic_world_is_seeded_and_deterministic() -> None:
+    a, b, c = synthetic_world(3), synthetic_world(3), synthetic_world(4)
+    assert a.domains == b.domains and a.scales == b.scales and a.target_scale == b.target_scale
+    W = _random_mixtures(a.k, 50)
+    for scale, step in [(a.scales[0], 500), (a.target_scale, a.target_step)]:
+        np.testing.assert_array_equal(a.loss(W, scale, step), b.loss(W, scale, step))
+    Wc = _random_mixtures(c.k, 50)
+    assert not np.allclose(
+        c.loss(Wc, c.target_scale, c.target_step),
+        synthetic_world(3, k=c.k).loss(Wc, c.target_scale, c.target_step),
+    )
+    for seed in range(12):
+        p = synthetic_world(seed)
+        assert 4 <= p.k <= 8 and 4 <= len(p.scales) <= 6
+        assert p.target_scale >= max(p.scales) and p.report_steps[-1] == p.target_step
+        assert p.scales == sorted(p.scales) and p.noise_std == 0.01 and not p.maximize
+    assert synthetic_world(0, k=3, n_scales=2).k == 3
+    assert len(synthetic_world(0, k=3, n_scales=2).scales) == 2
+
+
+@pytest.mark.parametrize("misleading", [False, True])
+def test_synthetic_loss_never_rises_with_scale(misleading: bool) -> None:
+    scales = np.geomspace(1e6, 1e11, 30)
+    for seed in range(6):
+        p = synthetic_world(seed, misleading=misleading)
+        W = np.concatenate([_random_mixtures(p.k, 200, seed), np.eye(p.k)])
+        for step in [1, 500, 3000, p.target_step, 3 * p.target_step]:
+            L = np.stack([p.loss(W, s, step) for s in scales])  # (scales, mixtures)
+            assert np.all(np.isfinite(L))
+            assert np.all(np.diff(L, axis=0) <= 1e-12)
+        # and more steps never hurt either
+        L = np.stack([p.loss(W, p.target_scale, t) for t in p.report_steps])
+        assert np.all(np.diff(L, axis=0) <= 1e-12)
+
+
+def test_synthetic_optimum_regret_and_moving_optimum() -> None:
+    moved = []
+    for seed in range(3):
+        p = synthetic_world(seed)
+        assert p.regret(p.optimum_weights) == pytest.approx(0.0, abs=1e-9)
+        assert p.regret(np.full(p.k, 1.0 / p.k)) == pytest.approx(1.0)
+        assert 0.03 < p.uniform_value - p.optimum_value < 0.3
+        values = p.value_at_target(_random_mixtures(p.k, 10_000, seed=5))
+        assert p.optimum_value <= values.min()
+        small = p.scales[0]
+        w_small, _ = minimize_on_simplex(
+            lambda x: p.loss_fn(x, small, p.target_step), p.k, n_interior=5000, n_faces_total=5000
+        )
+        moved.append(p.regret(w_small))
+    assert max(moved) > 0.05  # the smallest scale's optimum is not the target's
+
+
+def test_misleading_world_ranks_small_scales_against_the_target() -> None:
+    from scipy.stats import spearmanr
+
+    for seed in range(3):
+        p = synthetic_world(seed, misleading=True)
+        W = _random_mixtures(p.k, 500, seed)
+        at_target = p.value_at_target(W)
+        rho = spearmanr(p.loss(W, p.scales[0], p.target_step), at_target)[0]
+        assert rho < -0.5
+        assert p.regret(p.optimum_weights) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_synthetic_cost_is_six_n_d() -> None:
+    p = synthetic_world(1)
+    assert p.cost(1e8, 1000) == pytest.approx(6 * 1e8 * 256 * 1024 * 1000)
+    assert p.target_cost == p.cost(p.target_scale, p.target_step)
+
+
+# --- runner ------------------------------------------------------------------------------------
+
+
+def test_noise_depends_only_on_seed_trial_and_step() -> None:
+    assert noise(1, 2, 500, 0.01) == noise(1, 2, 500, 0.01)
+    assert noise(1, 2, 500, 0.01) != noise(1, 2, 1000, 0.01)
+    assert noise(1, 2, 500, 0.01) != noise(2, 2, 500, 0.01)
+    assert noise(1, 2, 500, 0.0) == 0.0
+
+
+def test_flops_to_reach() -> None:
+    t = Trace("m", "p", 0, 5.0, flops=np.array([1.0, 2.0, 3.0]), regret=np.array([0.5, 0.04, 0.009]))
+    assert flops_to_reach(t, 0.05) == 2.0
+    assert flops_to_reach(t, 0.01) == 3.0
+    assert math.isinf(flops_to_reach(t, 0.001))
+    assert Trace.from_dict(t.to_dict()).to_dict() == t.to_dict()
+
+
+def _check_trace(trace: Trace, budget: float) -> None:
+    assert trace.n_trials == len(trace.regret) >= 1
+    assert np.all(np.diff(trace.flops) > 0)
+    assert trace.flops[-1] >= budget * (1 - 1e-9)
+    assert trace.flops[-2] < budget if trace.n_trials > 1 else True  # stops once spent
+    assert np.all(np.isfinite(trace.regret))
+
+
+def test_run_study_random_on_synthetic() -> None:
+    p = synthetic_world(2)
+    trace = run_study(p, "random", seed=0, budget=3)
+    _check_trace(trace, 3)
+    assert trace.n_trials == 3 and set(trace.trial_state) == {"COMPLETE"}
+    again = run_study(p, "random", seed=0, budget=3)
+    np.testing.assert_array_equal(trace.regret, again.regret)
+    assert np.all(np.diff(trace.regret) <= 0)  # best-so-far recommendation at one fidelity
+
+
+def test_run_study_hyperband_pays_for_pruned_steps_only() -> None:
+    p = synthetic_world(2)
+    trace = run_study(p, "tpe-hyperband", seed=0, budget=4)
+    _check_trace(trace, 4)
+    pruned = [i for i, s in enumerate(trace.trial_state) if s == "PRUNED"]
+    assert pruned, "Hyperband should prune some of the first trials"
+    paid = np.diff(np.concatenate([[0.0], trace.flops]))
+    for i in pruned:
+        assert trace.trial_steps[i] < p.target_step
+        assert paid[i] == pytest.approx(trace.trial_steps[i] / p.target_step)
+
+
+@needs_paper
+def test_run_study_random_on_paper() -> None:
+    trace = run_study(paper_simulator(), "random", seed=0, budget=3)
+    _check_trace(trace, 3)
+    np.testing.assert_allclose(np.diff(np.concatenate([[0.0], trace.flops])), 1.0)
+
+
+def test_run_study_rejects_unknown_method() -> None:
+    with pytest.raises(ValueError, match="unknown method"):
+        run_study(synthetic_world(0), "nope", seed=0)

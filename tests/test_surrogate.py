@@ -1,0 +1,209 @@
+"""The multi-fidelity GP on plain arrays: (weights, z_scale, z_step) -> value."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from optuna_adso.space import make_mixture_spec, sample_simplex
+from optuna_adso.surrogate import (
+    FidelityAxes,
+    MultiFidelitySurrogate,
+    SurrogateFitError,
+    single_threaded,
+    thin_observations,
+)
+
+SPEC = make_mixture_spec("m", ["a", "b", "c"])
+CENTRE = np.array([0.6, 0.3, 0.1])
+SMALL = np.array([-1.0, 0.0])  # smallest scale, target step
+TARGET = np.array([0.0, 0.0])
+
+
+def effect(w: np.ndarray) -> np.ndarray:
+    return 3.0 * np.sum((w - CENTRE) ** 2, axis=1)
+
+
+def known(w: np.ndarray, zs: np.ndarray, zt: np.ndarray) -> np.ndarray:
+    """A mixture effect shared by all fidelities plus a power law in scale and steps."""
+    return 2.0 + effect(w) + 0.5 * zs - 0.3 * zt
+
+
+def _design(rng, n, scale_levels=(-1.0, -0.5, 0.0), step_levels=(-1.0, -0.5, 0.0)):
+    w = sample_simplex(rng, n, SPEC, face_fraction=0.2)
+    zs = rng.choice(scale_levels, size=n)
+    zt = rng.choice(step_levels, size=n)
+    return w, zs, zt
+
+
+def _at(w: np.ndarray, z) -> np.ndarray:
+    return np.column_stack([w, np.tile(np.asarray(z, float), (len(w), 1))])
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    rng = np.random.default_rng(0)
+    w, zs, zt = _design(rng, 60)
+    x = np.column_stack([w, zs, zt])
+    y = known(w, zs, zt)
+    with single_threaded():
+        s = MultiFidelitySurrogate().fit(x, y, n_weights=3)
+    return s, x, y
+
+
+def test_fits_a_known_function_and_predicts_held_out_target_points(fitted):
+    s, _, _ = fitted
+    rng = np.random.default_rng(1)
+    w_test = sample_simplex(rng, 300, SPEC, face_fraction=0.2)
+    mean, var = s.predict(_at(w_test, TARGET))
+    truth = known(w_test, np.zeros(300), np.zeros(300))
+    assert mean.shape == var.shape == (300,)
+    assert np.all(var > 0)
+    rmse = math.sqrt(np.mean((mean - truth) ** 2))
+    assert rmse < 0.05 * truth.std(), (rmse, truth.std())
+    # the uncertainty is not wildly overconfident
+    assert np.mean(np.abs(mean - truth) / np.sqrt(var) < 3.0) > 0.9
+    # the ranking of mixtures at the target is right: the predicted best is near the true best
+    assert np.sum(np.abs(w_test[np.argmin(mean)] - w_test[np.argmin(truth)])) < 0.15
+    # and the fidelity trend is learned: smaller scale predicts lower loss here (+0.5 z_scale)
+    m_small, _ = s.predict(_at(w_test[:20], SMALL))
+    np.testing.assert_allclose(m_small - mean[:20], -0.5, atol=0.05)
+
+
+def test_learns_positive_correlation_when_effect_is_shared(fitted):
+    s, _, _ = fitted
+    assert s.fidelity_correlation(SMALL, TARGET) > 0.8
+    assert s.fidelity_correlation(TARGET, TARGET) == pytest.approx(1.0)
+
+
+def test_learns_negative_cross_fidelity_correlation():
+    """The small scale ranks mixtures in the opposite order to the target (HellaSwag-like)."""
+    rng = np.random.default_rng(2)
+    w, zs, _ = _design(rng, 50, scale_levels=(-1.0, 0.0))
+    zt = np.zeros(50)
+    y = 2.0 + np.where(zs < -0.5, -effect(w), effect(w)) + 0.5 * zs
+    with single_threaded():
+        s = MultiFidelitySurrogate().fit(np.column_stack([w, zs, zt]), y, n_weights=3)
+    corr = s.fidelity_correlation(SMALL, TARGET)
+    assert corr < -0.8, corr
+    # the posterior at the target follows the target's data, not the (inverted) small-scale data
+    w_test = sample_simplex(rng, 200, SPEC)
+    mean, _ = s.predict(_at(w_test, TARGET))
+    assert np.corrcoef(mean, effect(w_test))[0, 1] > 0.95
+    mean_small, _ = s.predict(_at(w_test, SMALL))
+    assert np.corrcoef(mean_small, effect(w_test))[0, 1] < -0.95
+
+
+def test_predict_pairs_returns_a_valid_joint_covariance(fitted):
+    s, _, _ = fitted
+    rng = np.random.default_rng(3)
+    w = sample_simplex(rng, 100, SPEC, face_fraction=0.3)
+    xa, xb = _at(w, SMALL), _at(w, TARGET)
+    ma, mb, va, vb, cov = s.predict_pairs(xa, xb)
+    for arr in (ma, mb, va, vb, cov):
+        assert arr.shape == (100,) and np.all(np.isfinite(arr))
+    assert np.all(va > 0) and np.all(vb > 0)
+    assert np.all(np.abs(cov) <= np.sqrt(va * vb) * (1 + 1e-6))
+    # consistent with the marginal predictions
+    m1, v1 = s.predict(xa)
+    m2, v2 = s.predict(xb)
+    np.testing.assert_allclose(ma, m1, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(mb, m2, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(va, v1, rtol=1e-3, atol=1e-10)
+    np.testing.assert_allclose(vb, v2, rtol=1e-3, atol=1e-10)
+    # a pair of identical points has correlation one
+    _, _, va2, vb2, cov2 = s.predict_pairs(xb[:5], xb[:5])
+    np.testing.assert_allclose(cov2, np.sqrt(va2 * vb2), rtol=1e-6)
+
+
+def test_state_round_trips_through_json_and_warm_start(fitted):
+    s, x, y = fitted
+    state = s.state()
+    assert all(isinstance(v, float) and math.isfinite(v) for v in state)
+    restored = json.loads(json.dumps(state))
+    with single_threaded():
+        warm = MultiFidelitySurrogate().fit(x, y, n_weights=3, init_state=restored, maxiter=0)
+    rng = np.random.default_rng(4)
+    xt = _at(sample_simplex(rng, 50, SPEC, face_fraction=0.2), TARGET)
+    m1, v1 = s.predict(xt)
+    m2, v2 = warm.predict(xt)
+    np.testing.assert_allclose(m2, m1, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(v2, v1, rtol=5e-2, atol=1e-6)
+    np.testing.assert_allclose(warm.state(), state, rtol=0, atol=1e-9)
+
+
+def test_nonfinite_rows_are_dropped_not_fitted(fitted):
+    s, x, y = fitted
+    state = s.state()
+    x_bad = np.vstack([x, x[:3]])
+    y_bad = np.concatenate([y, [np.nan, np.inf, -np.inf]])
+    x_bad2 = x_bad.copy()
+    x_bad2[0, 3] = np.nan  # a non-finite input drops its row too
+    with single_threaded():
+        clean = MultiFidelitySurrogate().fit(x[1:], y[1:], n_weights=3, init_state=state, maxiter=0)
+        dirty = MultiFidelitySurrogate().fit(x_bad2, y_bad, n_weights=3, init_state=state, maxiter=0)
+    assert dirty.model.train_inputs[0].shape[0] == len(x) - 1
+    xt = _at(sample_simplex(np.random.default_rng(5), 20, SPEC), TARGET)
+    np.testing.assert_allclose(dirty.predict(xt)[0], clean.predict(xt)[0], rtol=1e-9, atol=1e-9)
+    assert np.all(np.isfinite(dirty.predict(xt)[0]))
+
+
+def test_fit_error_on_no_finite_data():
+    x = np.column_stack([np.full((4, 3), 1 / 3), np.zeros((4, 2))])
+    with pytest.raises(SurrogateFitError):
+        MultiFidelitySurrogate().fit(x, np.full(4, np.nan), n_weights=3)
+    with pytest.raises(SurrogateFitError):
+        MultiFidelitySurrogate().fit(x[:0], np.zeros(0), n_weights=3)
+    with pytest.raises(ValueError, match="x must be"):
+        MultiFidelitySurrogate().fit(x, np.zeros(3), n_weights=3)
+    with pytest.raises(ValueError, match="surrogate kind"):
+        MultiFidelitySurrogate(kind="nope").fit(x, np.zeros(4), n_weights=3)
+
+
+def test_condition_on_adds_data_with_the_same_hyperparameters(fitted):
+    s, _, _ = fitted
+    w_new = np.array([[0.05, 0.05, 0.9]])
+    x_new = _at(w_new, TARGET)
+    m0, v0 = s.predict(x_new)
+    believed = m0 + 0.3
+    s2 = s.condition_on(x_new, believed)
+    m1, v1 = s2.predict(x_new)
+    # the posterior moves most of the way to the new observation (noise keeps it from all of it)
+    assert (m1[0] - m0[0]) / 0.3 > 0.8
+    assert v1[0] < v0[0]
+    np.testing.assert_allclose(s2.state_exact(), s.state_exact())
+    assert s.predict(x_new)[0][0] == pytest.approx(m0[0])  # the original is untouched
+
+
+def test_paper_product_rbf_kind_fits_the_known_function():
+    rng = np.random.default_rng(6)
+    w, zs, zt = _design(rng, 40)
+    with single_threaded():
+        s = MultiFidelitySurrogate(kind="product-rbf").fit(
+            np.column_stack([w, zs, zt]), known(w, zs, zt), n_weights=3
+        )
+    w_test = sample_simplex(rng, 100, SPEC)
+    mean, _ = s.predict(_at(w_test, TARGET))
+    assert np.corrcoef(mean, effect(w_test))[0, 1] > 0.9
+    assert math.isnan(s.fidelity_correlation(SMALL, TARGET))
+
+
+def test_fidelity_axes_put_target_at_zero_and_smallest_at_minus_one():
+    axes = FidelityAxes.from_ranges(9.0, 4.0, 7.0, 2.0)
+    z = axes.z([9.0, 7.0, 8.0], [4.0, 2.0, 3.0])
+    np.testing.assert_allclose(z, [[0, 0], [-1, -1], [-0.5, -0.5]])
+    # a target equal to the only fidelity still gives a finite span
+    z = FidelityAxes.from_ranges(8.0, 3.0, 8.0, 3.0).z([8.0], [3.0])
+    assert np.all(np.isfinite(z))
+
+
+def test_thin_observations_keeps_highest_priority():
+    rng = np.random.default_rng(0)
+    priority = np.arange(100, dtype=float)
+    idx = thin_observations(100, 30, priority, rng)
+    assert len(idx) == 30 and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(idx, np.arange(70, 100))
+    np.testing.assert_array_equal(thin_observations(10, 30, priority[:10], rng), np.arange(10))
