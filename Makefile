@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench-first: $(STAMP)
-	$(PY) -m benchmarks.first_measurement --seeds 10 --budget 30 --methods adso gp
+	$(PY) -m benchmarks.first_measurement --seeds 10 --budget 30 --methods adso gp --recommend-every 0.25 --max-trials 250 --jobs 2
 
 overhead: $(STAMP)
 	$(PY) -m benchmarks.overhead

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         "# Sampler overhead",
         "",
-        f"Seconds per proposal (ask + suggest of 5 mixture weights and the scale), on a study",
+        "Seconds per proposal (ask + suggest of 5 mixture weights and the scale), on a study",
         f"pre-filled with n finished trials of {args.reports} reports each; {args.repeats} proposals",
         "each, 2 CPU cores. ADSO models every report (bounded to `max_points` observations);",
         "GPSampler models final values only. ADSO re-optimizes its GP hyperparameters on a",

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study, StudyDirection
@@ -159,7 +158,7 @@ class ADSOSampler(BaseSampler):
         max_points: int = 320,
         stop_fractions: Sequence[float] = (0.1, 0.25, 0.5, 1.0),
         min_target_share: float = 0.5,
-        run_overhead: float = 0.01,
+        run_overhead: float = 0.05,
         n_candidates: int = 1024,
     ) -> None:
         self.target = Target.parse(target)
