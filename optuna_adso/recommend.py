@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import optuna
-from optuna.trial import TrialState
 
 from optuna_adso.acquisition import minimize_target_mean
 from optuna_adso.sampler import CONFIG_ATTR, ADSOSampler, read_study
-from optuna_adso.space import trial_scale, trial_weights
+from optuna_adso.space import trial_weights
 from optuna_adso.surrogate import SurrogateFitError, single_threaded
 
 
@@ -74,15 +73,7 @@ def flops_spent(study: optuna.Study, sampler: ADSOSampler) -> float:
     data = read_study(study)
     if data is None:
         return 0.0
-    total = 0.0
-    for t in data.trials:
-        if not t.intermediate_values and t.state != TrialState.COMPLETE:
-            continue
-        step = t.last_step if t.last_step is not None else sampler.target.step
-        scale = trial_scale(t, data.scale, sampler.target.scale or 1.0)
-        if scale is not None:
-            total += sampler.run_cost(scale, step)
-    return total
+    return sum(sampler.trial_cost(t, data)[1] for t in data.trials)
 
 
 def recommend(study: optuna.Study, *, sampler: ADSOSampler | None = None, seed: int = 0) -> Recommendation:

@@ -413,28 +413,37 @@ class ADSOSampler(BaseSampler):
         # Workers asking at the same moment see the same data.  Re-create what each earlier
         # in-flight trial is proposing (same data, its own random stream) and treat it as pending,
         # so that N concurrent workers get N distinct proposals.
-        for other in sorted(in_flight, key=lambda t: t.number)[-3:]:
+        overhead = self.run_overhead if self.method == "adso" else 0.0
+
+        def best_proposal(model: MultiFidelitySurrogate, stream: np.random.Generator) -> Proposal:
             acq = Acquisition(
-                surrogate, fidelities, incumbents, method=acq_name, cost_exponent=exponent,
-                run_overhead=self.run_overhead if self.method == "adso" else 0.0,
+                model, fidelities, incumbents, method=acq_name, cost_exponent=exponent, run_overhead=overhead
             )
-            guess = optimize_acquisition(acq, data.spec, self._rng(other), n_candidates=self.n_candidates)
+            return optimize_acquisition(acq, data.spec, stream, n_candidates=self.n_candidates)
+
+        for other in sorted(in_flight, key=lambda t: t.number)[-3:]:
+            guess = best_proposal(surrogate, self._rng(other))
             gx = np.column_stack([guess.weights[None], np.array([guess.fidelity.z])])
             surrogate = surrogate.condition_on(gx, surrogate.predict(gx)[0])
-        acq = Acquisition(
-            surrogate, fidelities, incumbents, method=acq_name, cost_exponent=exponent,
-            run_overhead=self.run_overhead if self.method == "adso" else 0.0,
-        )
-        return optimize_acquisition(acq, data.spec, rng, n_candidates=self.n_candidates)
+        return best_proposal(surrogate, rng)
+
+    def trial_cost(self, t: FrozenTrial, data: StudyData) -> tuple[float, float]:
+        """(scale, cost) of a run so far: paid up to its last report; a complete run that never
+        reported paid for the target step.  Cost 0 for a run with nothing to show yet."""
+        scale = trial_scale(t, data.scale, self.target.scale or 1.0)
+        if scale is None:
+            return math.nan, 0.0
+        if t.last_step is not None:
+            return scale, self.run_cost(scale, t.last_step)
+        if t.state == TrialState.COMPLETE:
+            return scale, self.run_cost(scale, self.target.step)
+        return scale, 0.0
 
     def _spending(self, data: StudyData, top_scale: float) -> tuple[float, float]:
-        """Compute spent at the top runnable scale, and in all (each run up to its last report)."""
+        """Compute spent at the top runnable scale, and in all."""
         at_top = total = 0.0
         for t in data.trials:
-            scale = trial_scale(t, data.scale, self.target.scale or 1.0)
-            if scale is None or t.last_step is None:
-                continue
-            c = self.run_cost(scale, t.last_step)
+            scale, c = self.trial_cost(t, data)
             total += c
             at_top += c if scale == top_scale else 0.0
         return at_top, total
