@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 MIXTURE_ATTR_PREFIX = "adso:mixture:"
@@ -336,17 +335,6 @@ def scale_specs_from_attrs(study_attrs: Mapping[str, Any]) -> list[ScaleSpec]:
     ]
 
 
-def mixture_distributions(spec: MixtureSpec) -> dict[str, FloatDistribution]:
-    return {
-        spec.param_name(d): FloatDistribution(lo, hi)
-        for d, lo, hi in zip(spec.domains, spec.lower, spec.upper)
-    }
-
-
-def scale_distribution(spec: ScaleSpec) -> CategoricalDistribution:
-    return CategoricalDistribution(list(spec.choices))
-
-
 def trial_weights(trial: FrozenTrial, spec: MixtureSpec) -> np.ndarray | None:
     """The mixture a trial ran, from its user attribute (any sampler) or its parameters."""
     stored = trial.user_attrs.get(spec.name)
@@ -380,14 +368,6 @@ class Observations:
 
     def __len__(self) -> int:
         return len(self.values)
-
-    @property
-    def inputs(self) -> np.ndarray:
-        return np.column_stack([self.weights, self.log_scale, self.log_step])
-
-    @property
-    def pending_inputs(self) -> np.ndarray:
-        return np.column_stack([self.pending_weights, self.pending_log_scale, self.pending_log_step])
 
 
 def trial_scale(trial: FrozenTrial, scale: ScaleSpec | None, default: float) -> float | None:
