@@ -286,7 +286,10 @@ def run_study(
                 sampler=sampler,
                 pruner=pruner,
                 direction="maximize" if problem.maximize else "minimize",
-                study_name=f"{problem.name}-{method}-{seed}-{uuid.uuid4().hex[:8]}",
+                # Hyperband assigns brackets by a hash of the study name: keep it fixed so that a
+                # seed reproduces; a shared storage gets a unique suffix to avoid name clashes.
+                study_name=f"{problem.name}-{method}-{seed}"
+                + ("" if storage is None else f"-{uuid.uuid4().hex[:8]}"),
             )
             study.optimize(objective, callbacks=[recorder], gc_after_trial=False)
     finally:

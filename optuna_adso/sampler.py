@@ -421,11 +421,46 @@ class ADSOSampler(BaseSampler):
             )
             return optimize_acquisition(acq, data.spec, stream, n_candidates=self.n_candidates)
 
+        def as_pending(model: MultiFidelitySurrogate, p: Proposal) -> MultiFidelitySurrogate:
+            x = np.column_stack([p.weights[None], np.array([p.fidelity.z])])
+            return model.condition_on(x, model.predict(x)[0])
+
         for other in sorted(in_flight, key=lambda t: t.number)[-3:]:
-            guess = best_proposal(surrogate, self._rng(other))
-            gx = np.column_stack([guess.weights[None], np.array([guess.fidelity.z])])
-            surrogate = surrogate.condition_on(gx, surrogate.predict(gx)[0])
-        return best_proposal(surrogate, rng)
+            surrogate = as_pending(surrogate, best_proposal(surrogate, self._rng(other)))
+        proposal = best_proposal(surrogate, rng)
+        # Claim the point where every worker sees it, then look: a worker that proposed the same
+        # point at the same moment (vertices attract several at once) is caught by whichever of
+        # the two looks last, and the later claim yields and proposes again.
+        for _ in range(3):
+            claimed_at = time.time()
+            self._record(study, trial, proposal, 0.0, claimed_at=claimed_at)
+            if not self._taken_by_another(study, trial, data.spec, proposal, claimed_at):
+                break
+            surrogate = as_pending(surrogate, proposal)
+            proposal = best_proposal(surrogate, rng)
+        return proposal
+
+    def _taken_by_another(
+        self, study: Study, trial: FrozenTrial, spec: MixtureSpec, p: Proposal, claimed_at: float
+    ) -> bool:
+        """Whether another running trial holds the same (mixture, scale), claimed before ours."""
+        for other in study._storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            if other.number == trial.number:
+                continue
+            raw = other.system_attrs.get(PROPOSAL_ATTR)
+            info = json.loads(raw) if raw else {}
+            w = trial_weights(other, spec)
+            scale = other.params.get(self.target.scale_param) if self.target.scale_param else None
+            if w is None and "weights" in info:
+                w, scale = np.array(info["weights"]), info.get("scale")
+            if w is None or not np.allclose(w, p.weights, atol=1e-7):  # attrs keep 8 decimals
+                continue
+            if scale is not None and float(scale) != p.fidelity.scale:
+                continue
+            theirs = (info.get("claimed_at", -math.inf), other.number)
+            if theirs < (claimed_at, trial.number):
+                return True
+        return False
 
     def trial_cost(self, t: FrozenTrial, data: StudyData) -> tuple[float, float]:
         """(scale, cost) of a run so far: paid up to its last report; a complete run that never
@@ -448,7 +483,9 @@ class ADSOSampler(BaseSampler):
             at_top += c if scale == top_scale else 0.0
         return at_top, total
 
-    def _record(self, study: Study, trial: FrozenTrial, p: Proposal, seconds: float) -> None:
+    def _record(
+        self, study: Study, trial: FrozenTrial, p: Proposal, seconds: float, claimed_at: float | None = None
+    ) -> None:
         storage = study._storage
         # A full run carries no stop (None), so that it completes; always written, so a plan made
         # before the scale was declared (first trial) is replaced.
@@ -463,6 +500,7 @@ class ADSOSampler(BaseSampler):
             "target_std": p.target_std,
             "seconds": round(seconds, 4),
             "weights": [round(float(x), 8) for x in p.weights],
+            "claimed_at": claimed_at,
         }
         storage.set_trial_system_attr(trial._trial_id, PROPOSAL_ATTR, json.dumps(info))
         _logger.debug("trial %d: %s", trial.number, info)

@@ -369,6 +369,11 @@ class Observations:
     def __len__(self) -> int:
         return len(self.values)
 
+    @property
+    def inputs(self) -> np.ndarray:
+        """(n, k + 2): weights, log10 scale, log10 step."""
+        return np.column_stack([self.weights, self.log_scale, self.log_step])
+
 
 def trial_scale(trial: FrozenTrial, scale: ScaleSpec | None, default: float) -> float | None:
     if scale is None:
