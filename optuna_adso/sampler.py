@@ -457,7 +457,8 @@ class ADSOSampler(BaseSampler):
                 continue
             if scale is not None and float(scale) != p.fidelity.scale:
                 continue
-            theirs = (info.get("claimed_at", -math.inf), other.number)
+            held_since = info.get("claimed_at")  # None once its proposal is final: held first
+            theirs = (-math.inf if held_since is None else float(held_since), other.number)
             if theirs < (claimed_at, trial.number):
                 return True
         return False
