@@ -1,0 +1,83 @@
+"""Optuna glue for Lightning: report by STEP, prune on every rank together, record costs.
+
+optuna-integration's Lightning callback reports by epoch; a pre-training run has one long epoch
+and the sampler models learning curves by optimizer step, so this callback reports
+``trial.report(objective, step=global_step)`` after each validation.  Only rank 0 talks to the
+study; its prune decision is broadcast so every rank stops at the same step.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import optuna
+
+
+class OptunaStepCallback(L.Callback):
+    """Report the validation objective at each global step; stop when the trial should prune.
+
+    After ``fit`` returns, ``pruned_at`` is the step of the prune decision (or ``None``); the
+    caller raises ``optuna.TrialPruned`` so the trial is recorded as pruned.
+    """
+
+    def __init__(self, trial: optuna.Trial | None, flops_per_token: float, n_params: int) -> None:
+        self.trial = trial
+        self.flops_per_token = float(flops_per_token)
+        self.n_params = int(n_params)
+        self.pruned_at: int | None = None
+        self.history: list[dict[str, Any]] = []
+        self._t0 = time.perf_counter()
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.global_step == 0:
+            return
+        step = int(trainer.global_step)
+        if self.history and self.history[-1]["step"] == step:
+            return  # a final validation of a step already reported
+        record = self.record(trainer, pl_module)
+        prune = False
+        if trainer.is_global_zero and self.trial is not None:
+            self.trial.report(record["objective"], step=step)
+            write_user_attrs(self.trial, record, self.history)
+            prune = self.trial.should_prune()
+        prune = bool(trainer.strategy.broadcast(prune, src=0))
+        if prune:
+            self.pruned_at = step
+            trainer.should_stop = True
+
+    def record(self, trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
+        tokens = int(trainer.strategy.reduce(_tensor(pl_module.tokens_seen, pl_module.device), reduce_op="max"))
+        record = {
+            "step": int(trainer.global_step),
+            "objective": float(pl_module.val_objective),
+            "val_losses": {k: float(v) for k, v in pl_module.val_losses.items()},
+            "tokens_seen": tokens,
+            "flops": 6.0 * self.n_params * tokens,
+            "model_flops": self.flops_per_token * tokens,
+            "wall_seconds": time.perf_counter() - self._t0,
+        }
+        self.history.append(record)
+        return record
+
+
+def _tensor(value: float, device):
+    import torch
+
+    return torch.tensor(float(value), device=device)
+
+
+def write_user_attrs(trial: optuna.Trial, record: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    """Costs and per-domain losses for the cost model and for people reading the dashboard."""
+    trial.set_user_attr("val_losses", record["val_losses"])
+    trial.set_user_attr("tokens_seen", record["tokens_seen"])
+    trial.set_user_attr("flops", record["flops"])
+    trial.set_user_attr("wall_seconds", round(record["wall_seconds"], 3))
+    trial.set_user_attr("last_step", record["step"])
+    trial.set_user_attr(
+        "val_curve", [{"step": h["step"], "objective": h["objective"], **h["val_losses"]} for h in history]
+    )

@@ -1,0 +1,322 @@
+"""``PretrainObjective``: an Optuna objective that pre-trains a proxy LM on the trial's mixture.
+
+It declares the mixture and the scale (with the scales' exact parameter counts), trains with the
+Lightning module and callback of this package, reports validation loss by step, honours pruning,
+and returns the final validation objective.  A run that diverges or runs out of memory ends as a
+FAILED trial (the objective returns NaN, which Optuna records as a failure) with the reason in the
+trial's user attribute ``failure_reason``, and the study goes on.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import optuna
+import torch
+from torch.utils.data import DataLoader
+
+import optuna_adso as adso
+from optuna_adso.pretrain.callback import OptunaStepCallback
+from optuna_adso.pretrain.data import (
+    DataBudgetError,
+    Domain,
+    HeldOutDataset,
+    MixtureDataset,
+    PackedDomain,
+    pack_domain,
+    plan_mixture,
+)
+from optuna_adso.pretrain.module import CausalLMModule, DivergenceError
+from optuna_adso.pretrain.scales import Scale, get_scale
+from optuna_adso.pretrain.tokenizer import TextTokenizer, resolve_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What one training run produced."""
+
+    objective: float
+    val_losses: dict[str, float]
+    pruned_at: int | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    n_params: int = 0
+    wall_seconds: float = 0.0
+
+
+class PretrainObjective:
+    """Pre-train a proxy causal LM on the trial's data mixture; return held-out loss.
+
+    Args:
+        domains: the :class:`Domain` sources (at least two, unique names).
+        scales: named scales (``"20M"``, ``"tiny-64"``...), :class:`Scale` objects or dicts.
+        steps: planned optimizer steps of a full run (the sampler's target step); the schedule
+            spans them even when a run is pruned earlier.
+        batch_size, accumulate, seq_len: micro-batch, gradient accumulation and block length;
+            tokens per step = batch_size x accumulate x seq_len x number of devices.
+        target: which held-out losses the objective averages: ``"mean"`` over domains, a list
+            of domain names, or ``{domain: weight}``.
+        eval_every: validate (and report to Optuna) every this many optimizer steps.
+        val_fraction, max_val_blocks: each domain's held-out share of blocks and its cap.
+        max_epochs: repetition cap; a mixture needing more repetitions of a domain is refused
+            before training (and the sampler is told the cap through ``suggest_mixture``).
+        tokenizer: ``None`` (offline byte-level BPE trained on the domains, cached), a Hugging
+            Face tokenizer, or a name/path for ``AutoTokenizer``.
+        accelerator, devices, strategy, precision, compile: Lightning settings; ``precision``
+            and ``compile`` default to bf16-mixed and ``torch.compile`` on GPU, fp32 and eager
+            on CPU.  ``strategy`` ("ddp", "fsdp", a Strategy) is passed to the Trainer.
+    """
+
+    def __init__(
+        self,
+        domains: Sequence[Domain],
+        scales: Sequence[str | Scale | dict],
+        *,
+        steps: int,
+        batch_size: int = 8,
+        seq_len: int = 128,
+        accumulate: int = 1,
+        target: str | Sequence[str] | Mapping[str, float] = "mean",
+        eval_every: int | None = None,
+        eval_batch_size: int | None = None,
+        val_fraction: float = 0.05,
+        max_val_blocks: int = 64,
+        max_epochs: float = 4.0,
+        lr: float = 3e-3,
+        weight_decay: float = 0.1,
+        warmup_fraction: float = 0.05,
+        min_lr_ratio: float = 0.1,
+        grad_clip: float | None = 1.0,
+        arch: str | None = None,
+        tokenizer: Any = None,
+        vocab_size: int = 8192,
+        cache_dir: str | os.PathLike = ".adso_cache",
+        accelerator: str = "auto",
+        devices: int | str = 1,
+        strategy: Any = "auto",
+        precision: str | None = None,
+        compile: bool | None = None,
+        seed: int = 0,
+        mixture_name: str = "mix",
+        scale_name: str = "model_size",
+        trainer_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.domains = list(domains)
+        if len(self.domains) < 2 or not all(isinstance(d, Domain) for d in self.domains):
+            raise ValueError(f"domains must be a list of at least two Domain objects, got {domains!r}")
+        self.names = [d.name for d in self.domains]
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"domain names must be unique, got {self.names}")
+        self.scales = [get_scale(s, arch) for s in scales]
+        if not self.scales:
+            raise ValueError("scales must name at least one scale")
+        for what, value in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len), ("accumulate", accumulate)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{what} must be a positive int, got {value!r}")
+        self.steps, self.batch_size, self.seq_len, self.accumulate = steps, batch_size, seq_len, accumulate
+        self.eval_every = min(steps, eval_every or max(1, steps // 10))
+        self.eval_batch_size = eval_batch_size or batch_size
+        if not (0.0 < val_fraction < 1.0):
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+        self.val_fraction, self.max_val_blocks = val_fraction, max_val_blocks
+        if not (math.isfinite(max_epochs) and max_epochs > 0):
+            raise ValueError(f"max_epochs must be a positive number, got {max_epochs!r}")
+        self.max_epochs = float(max_epochs)
+        self.target_weights = _target_weights(target, self.names)
+        self.lr, self.weight_decay, self.min_lr_ratio, self.grad_clip = lr, weight_decay, min_lr_ratio, grad_clip
+        self.warmup_steps = min(steps - 1, int(round(warmup_fraction * steps)))
+        self.tokenizer_spec, self.vocab_size = tokenizer, vocab_size
+        self.cache_dir = Path(cache_dir)
+        self.accelerator, self.devices, self.strategy = accelerator, devices, strategy
+        on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+        self.precision = precision or ("bf16-mixed" if on_gpu else "32-true")
+        self.compile = on_gpu if compile is None else bool(compile)
+        self.seed, self.mixture_name, self.scale_name = seed, mixture_name, scale_name
+        self.trainer_kwargs = dict(trainer_kwargs or {})
+        self.tokenizer: TextTokenizer | None = None
+        self.packed: list[PackedDomain] = []
+        self.val_blocks: list[int] = []
+
+    # -- preparation (once per process; the token cache makes it cheap for later processes) -----
+    def prepare(self) -> PretrainObjective:
+        """Train/load the tokenizer, tokenize/memory-map every domain, check data budgets."""
+        if self.tokenizer is not None:
+            return self
+        tok = resolve_tokenizer(self.tokenizer_spec, self.domains, self.cache_dir, self.vocab_size)
+        packed = [pack_domain(d, tok, self.cache_dir) for d in self.domains]
+        val_blocks = []
+        for p in packed:
+            n = p.n_blocks(self.seq_len)
+            v = min(self.max_val_blocks, max(1, int(n * self.val_fraction)))
+            if n - v < 1:
+                raise DataBudgetError(
+                    f"domain {p.name!r} has {p.n_tokens} tokens: fewer than 2 blocks of seq_len={self.seq_len} "
+                    "(one held out, one to train on)"
+                )
+            val_blocks.append(v)
+        self.tokenizer, self.packed, self.val_blocks = tok, packed, val_blocks
+        counts = [self.n_params(s) for s in self.scales]
+        if len(set(counts)) != len(counts):
+            raise ValueError(f"scales must differ in parameter count, got {dict(zip([s.name for s in self.scales], counts))}")
+        return self
+
+    @property
+    def world_size(self) -> int:
+        return self.devices if isinstance(self.devices, int) and self.devices > 0 else max(1, torch.cuda.device_count())
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.accumulate * self.seq_len * self.world_size
+
+    def n_params(self, scale: str | Scale) -> int:
+        """Exact parameter count of a scale for this objective's vocabulary and sequence length."""
+        self.prepare() if self.tokenizer is None else None
+        return get_scale(scale).n_params(self.tokenizer.vocab_size, self.seq_len)
+
+    def scale_choices(self) -> dict[str, int]:
+        return {s.name: self.n_params(s) for s in self.scales}
+
+    def cost(self) -> adso.FlopsCost:
+        """The matching cost model: 6 x parameters x tokens, with this run's tokens per step."""
+        return adso.FlopsCost(tokens_per_step=self.tokens_per_step)
+
+    def train_blocks(self) -> dict[str, int]:
+        self.prepare()
+        return {p.name: p.n_blocks(self.seq_len) - v for p, v in zip(self.packed, self.val_blocks)}
+
+    def available_tokens(self) -> dict[str, float]:
+        """Train tokens per domain, one block short so rounding a weight up never exceeds the cap."""
+        return {n: max(0.0, b - 1.0 / self.max_epochs) * self.seq_len for n, b in self.train_blocks().items()}
+
+    # -- the objective --------------------------------------------------------------------------
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.prepare()
+        weights = adso.suggest_mixture(
+            trial, self.mixture_name, self.names, available_tokens=self.available_tokens(),
+            max_epochs=self.max_epochs, total_tokens=float(self.steps * self.tokens_per_step),
+        )
+        choices = self.scale_choices()
+        size = adso.suggest_scale(trial, self.scale_name, sorted(choices.values()))
+        scale = next(s for s in self.scales if choices[s.name] == int(size))
+        trial.set_user_attr("scale", scale.name)
+        try:
+            result = self.train(weights, scale, trial)
+        except (DivergenceError, torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+            if not isinstance(exc, DivergenceError) and "out of memory" not in str(exc).lower():
+                raise
+            reason = f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("failure_reason", reason[:500])
+            log.warning("trial %d failed: %s", trial.number, reason)
+            _free_memory()
+            return float("nan")  # Optuna records a NaN objective as a FAILED trial and goes on
+        if result.pruned_at is not None:
+            raise optuna.TrialPruned(f"pruned at step {result.pruned_at}")
+        return result.objective
+
+    def train(self, weights: Mapping[str, float], scale: str | Scale, trial: optuna.Trial | None = None,
+              steps: int | None = None) -> RunResult:
+        """One run on ``weights`` at ``scale``; usable without Optuna (``trial=None``).
+
+        ``steps`` stops the run early without changing its schedule (default: the full plan).
+        """
+        self.prepare()
+        scale = get_scale(scale)
+        stop = self.steps if steps is None else int(steps)
+        if not (1 <= stop <= self.steps):
+            raise ValueError(f"steps must be in [1, {self.steps}], got {steps!r}")
+        n_samples = self.steps * self.batch_size * self.accumulate * self.world_size
+        plan = plan_mixture(self.train_blocks(), dict(weights), n_samples, self.max_epochs, self.seed)
+        train_ds = MixtureDataset(self.packed, plan, self.seq_len, self.val_blocks)
+        train_loader = DataLoader(train_ds, batch_size=self.batch_size, shuffle=False, drop_last=True)
+        val_loaders = [
+            DataLoader(HeldOutDataset(p, v, self.seq_len), batch_size=self.eval_batch_size, shuffle=False)
+            for p, v in zip(self.packed, self.val_blocks)
+        ]
+        vocab = self.tokenizer.vocab_size
+        n_params = scale.n_params(vocab, self.seq_len)
+        torch.manual_seed(self.seed)
+        module = CausalLMModule(
+            scale, vocab, self.seq_len, self.names, self.target_weights, self.steps, lr=self.lr,
+            weight_decay=self.weight_decay, warmup_steps=self.warmup_steps, min_lr_ratio=self.min_lr_ratio,
+            compile=self.compile,
+        )
+        callback = OptunaStepCallback(trial, scale.flops_per_token(vocab, self.seq_len), n_params)
+        if trial is not None:
+            trial.set_user_attr("n_params", n_params)
+            trial.set_user_attr("tokens_per_step", self.tokens_per_step)
+        t0 = time.perf_counter()
+        with _quiet():
+            trainer = self._trainer(stop, callback)
+            trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loaders)
+            last = callback.history[-1]["step"] if callback.history else 0
+            if callback.pruned_at is None and last != trainer.global_step:
+                trainer.validate(module, dataloaders=val_loaders, verbose=False)
+        return RunResult(
+            module.val_objective, dict(module.val_losses), callback.pruned_at, callback.history, n_params,
+            time.perf_counter() - t0,
+        )
+
+    def _trainer(self, max_steps: int, callback: OptunaStepCallback) -> L.Trainer:
+        kwargs = dict(
+            accelerator=self.accelerator, devices=self.devices, strategy=self.strategy, precision=self.precision,
+            max_steps=max_steps, max_epochs=-1, accumulate_grad_batches=self.accumulate,
+            val_check_interval=self.eval_every * self.accumulate, check_val_every_n_epoch=None,
+            num_sanity_val_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, gradient_clip_val=self.grad_clip, callbacks=[callback],
+        )
+        kwargs.update(self.trainer_kwargs)
+        return L.Trainer(**kwargs)
+
+
+def _target_weights(target: Any, names: list[str]) -> dict[str, float]:
+    if target == "mean":
+        return {n: 1.0 for n in names}
+    if isinstance(target, Mapping):
+        items = dict(target)
+    elif isinstance(target, Sequence) and not isinstance(target, str):
+        items = {n: 1.0 for n in target}
+    else:
+        raise ValueError(f"target must be 'mean', a list of domain names or {{domain: weight}}, got {target!r}")
+    unknown = sorted(set(items) - set(names))
+    if unknown or not items:
+        raise ValueError(f"target names unknown domains {unknown}; the domains are {names}")
+    if any(not (math.isfinite(float(w)) and float(w) >= 0) for w in items.values()) or sum(items.values()) <= 0:
+        raise ValueError(f"target weights must be >= 0 and not all zero, got {items}")
+    return {k: float(v) for k, v in items.items()}
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class _quiet:
+    """Silence Lightning's per-Trainer banners and the CPU-only dataloader advice: one per trial."""
+
+    def __enter__(self) -> None:
+        self._loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
+        self._levels = [lg.level for lg in self._loggers]
+        for lg in self._loggers:
+            lg.setLevel(logging.WARNING)
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*`max_epochs` was not set.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+    def __exit__(self, *exc: Any) -> None:
+        self._warnings.__exit__(*exc)
+        for lg, level in zip(self._loggers, self._levels):
+            lg.setLevel(level)
