@@ -1,0 +1,112 @@
+"""The pre-training objective end to end on CPU: the same Lightning path a GPU user takes.
+
+Tiny Llama models train a few steps on real local files (the offline corpus); the tests check
+what a study relies on: step-wise reports, per-domain losses and costs in user attributes,
+pruning that stops the run, and a diverging run that fails cleanly while the study goes on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+import torch
+
+import optuna_adso as adso
+from optuna_adso.pretrain import PretrainObjective
+from optuna_adso.pretrain.corpus import build_corpus
+
+STEPS, EVERY, BATCH, SEQ = 8, 2, 4, 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: threads cost more than they give on a shared machine
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def objective(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pretrain")
+    domains = build_corpus(root, max_chars_per_domain=40_000)
+    return PretrainObjective(
+        domains, ["tiny-32", "tiny-64"], steps=STEPS, eval_every=EVERY, batch_size=BATCH, seq_len=SEQ,
+        vocab_size=512, max_val_blocks=4, lr=3e-3, cache_dir=root, accelerator="cpu",
+    ).prepare()
+
+
+def make_study(objective: PretrainObjective, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+    target = {"model_size": objective.n_params("tiny-64"), "step": STEPS}
+    sampler = adso.ADSOSampler(target=target, cost=objective.cost(), seed=0)
+    return optuna.create_study(sampler=sampler, pruner=pruner or optuna.pruners.NopPruner(), direction="minimize")
+
+
+def test_a_study_trains_reports_by_step_and_records_per_domain_losses(objective):
+    study = make_study(objective)
+    study.optimize(objective, n_trials=2)
+    choices = objective.scale_choices()
+    assert sorted(choices.values()) == sorted({t.params["model_size"] for t in study.trials})  # one per scale
+    for t in study.trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE
+        assert sorted(t.intermediate_values) == list(range(EVERY, STEPS + 1, EVERY))
+        curve = [t.intermediate_values[s] for s in sorted(t.intermediate_values)]
+        assert curve[-1] < curve[0] < math.log(objective.tokenizer.vocab_size) + 0.5  # it learns
+        losses = t.user_attrs["val_losses"]
+        assert sorted(losses) == sorted(objective.names) and all(math.isfinite(v) for v in losses.values())
+        assert t.value == pytest.approx(sum(losses.values()) / len(losses))  # default target: the mean
+        assert t.user_attrs["n_params"] == t.params["model_size"] == choices[t.user_attrs["scale"]]
+        assert t.user_attrs["tokens_seen"] == STEPS * BATCH * SEQ == STEPS * objective.cost().tokens_per_step
+        assert t.user_attrs["flops"] == pytest.approx(6 * t.params["model_size"] * STEPS * BATCH * SEQ)
+        assert t.user_attrs["wall_seconds"] > 0
+        assert [p["step"] for p in t.user_attrs["val_curve"]] == sorted(t.intermediate_values)
+        assert sum(t.user_attrs["mix"].values()) == pytest.approx(1.0)
+    rec = adso.recommend(study)
+    assert set(rec.mixture) == set(objective.names)
+
+
+class PruneAtStep(optuna.pruners.BasePruner):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return (trial.last_step or 0) >= self.step
+
+
+def test_pruning_stops_the_run_at_the_reported_step(objective):
+    study = make_study(objective, PruneAtStep(4))
+    study.optimize(objective, n_trials=1)
+    t = study.trials[0]
+    assert t.state == optuna.trial.TrialState.PRUNED
+    assert max(t.intermediate_values) == 4 and t.user_attrs["last_step"] == 4
+    assert t.user_attrs["tokens_seen"] == 4 * BATCH * SEQ  # training really stopped there
+
+
+def test_a_named_target_set_and_a_run_without_optuna(objective):
+    weights = {"code": 0.7, "docs": 0.1, "docstrings": 0.1, "licenses": 0.1}
+    objective.target_weights = {"code": 3.0, "docs": 1.0}
+    try:
+        result = objective.train(weights, "tiny-32", steps=4)  # stopped early, schedule unchanged
+    finally:
+        objective.target_weights = dict.fromkeys(objective.names, 1.0)
+    assert result.pruned_at is None and result.history[-1]["step"] == 4
+    expected = (3 * result.val_losses["code"] + result.val_losses["docs"]) / 4
+    assert result.objective == pytest.approx(expected)
+
+
+def test_a_diverging_run_fails_with_its_reason_and_the_study_goes_on(objective):
+    study = make_study(objective)
+    lr = objective.lr
+    objective.lr = 1e9
+    try:
+        study.optimize(objective, n_trials=1)
+    finally:
+        objective.lr = lr
+    study.optimize(objective, n_trials=1)
+    failed, ok = study.trials
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert "DivergenceError" in failed.user_attrs["failure_reason"]
+    assert "loss is" in failed.user_attrs["failure_reason"]
+    assert ok.state == optuna.trial.TrialState.COMPLETE and math.isfinite(ok.value)
