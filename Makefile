@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench-first overhead clean
+.PHONY: demo demo-sim test bench-first overhead clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(PY) -m optuna_adso.pretrain.demo
+
+demo-sim: $(STAMP)
 	$(PY) -m benchmarks.demo
 
 test: $(STAMP)

@@ -1,0 +1,19 @@
+"""The offline demo runs a real study (a short one here) and can recommend from it."""
+
+from __future__ import annotations
+
+import optuna
+
+import optuna_adso as adso
+from optuna_adso.pretrain.demo import run_demo, summary
+
+
+def test_demo_runs_a_short_real_study(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'demo.db'}"
+    study = run_demo(storage=storage, study_name="t", n_trials=3, cache_dir=str(tmp_path / "cache"), progress=False)
+    assert len(study.trials) == 3
+    assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials)
+    assert {t.user_attrs["scale"] for t in study.trials} == {"tiny-32", "tiny-64", "tiny-128"}
+    rec = adso.recommend(optuna.load_study(study_name="t", storage=storage))
+    assert set(rec.mixture) == {"code", "docs", "docstrings", "licenses"}
+    assert "3 trials" in summary(study)
