@@ -13,6 +13,15 @@ Methods:
 - ``adso``, ``paper``: :class:`optuna_adso.ADSOSampler` (``method="adso"`` or the paper's
   ``"paper"`` EI-per-cost) with :class:`optuna_adso.ADSOPruner` over all the problem's scales;
   the recommendation is :func:`optuna_adso.recommend`.
+- ``adso-noprune``: ADSOSampler with Optuna's NopPruner (every run goes to its full length, so
+  the sampler plans no early stops); ``adso-hyperband``: ADSOSampler with Optuna's
+  HyperbandPruner over steps.  Both measure what ADSOPruner adds.
+
+Every trace also records the seconds the sampler spent on each trial (all its hooks, timed by a
+thin delegating wrapper) and, on noisy problems, the regret of the "best observed" mixture: the
+best reported final value among completed full-length runs at the highest scale any completed
+run reached (the target's, whenever the target is runnable).  For the baselines that is their
+recommendation; for ADSO it is the noise floor its model-based recommendation must beat.
 
 Noise: the value reported at ``step`` of trial ``number`` is ``loss + noise_std * z`` where ``z``
 depends only on ``(seed, number, step)``, so every method sees the same noise on the same seed.
@@ -35,13 +44,16 @@ from optuna.trial import FrozenTrial, TrialState
 from benchmarks.problems import Problem
 
 BASELINES = ("random", "sobol", "tpe", "tpe-hyperband", "gp")
-ADSO_METHODS = ("adso", "paper")
+ADSO_METHODS = ("adso", "paper", "adso-noprune", "adso-hyperband")
 METHODS = BASELINES + ADSO_METHODS
 
 MIX = "mix"
 SCALE = "model_size"
 _NOISE_SALT = 0xB0B5
 _MAX_TRIALS = 100_000  # a guard against a budget that zero-cost trials never spend
+
+
+_ARRAY_FIELDS = ("flops", "regret", "trial_scale", "trial_steps", "sampler_seconds", "best_observed_regret")
 
 
 @dataclass
@@ -59,6 +71,9 @@ class Trace:
     trial_state: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
     final_mixture: dict[str, float] = field(default_factory=dict)
+    sampler_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trial
+    # regret of the best observed completed full run (noisy problems only; NaN before any)
+    best_observed_regret: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_trials(self) -> int:
@@ -70,16 +85,16 @@ class Trace:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("flops", "regret", "trial_scale", "trial_steps"):
-            d[key] = np.asarray(d[key], dtype=float).tolist()
+        for key in _ARRAY_FIELDS:
+            d[key] = [None if not math.isfinite(x) else x for x in np.asarray(d[key], dtype=float).tolist()]
         d["n_trials"] = self.n_trials
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Trace:
         d = {key: value for key, value in d.items() if key != "n_trials"}
-        for key in ("flops", "regret", "trial_scale", "trial_steps"):
-            d[key] = np.asarray(d.get(key, []), dtype=float)
+        for key in _ARRAY_FIELDS:
+            d[key] = np.array([math.nan if x is None else x for x in d.get(key, [])], dtype=float)
         return cls(**d)
 
     def to_json(self) -> str:
@@ -109,6 +124,58 @@ def _suggest_mixture():
     return fn
 
 
+def _hyperband(problem: Problem) -> optuna.pruners.HyperbandPruner:
+    """Hyperband over steps, from the first report to the target step (BOHB-style brackets)."""
+    return optuna.pruners.HyperbandPruner(
+        min_resource=problem.report_steps[0], max_resource=problem.target_step, reduction_factor=3
+    )
+
+
+class TimedSampler(optuna.samplers.BaseSampler):
+    """Delegates every hook to ``inner`` and adds the seconds each trial spent in them.
+
+    Attributes Optuna-adso looks up on ``study.sampler`` (``samples_mixtures_jointly``,
+    ``check_scale_declaration``) reach the inner sampler through ``__getattr__``, so wrapping
+    changes no proposal.
+    """
+
+    def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
+        self.inner = inner
+        self.seconds: dict[int, float] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def _timed(self, number: int, fn: Any, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.seconds[number] = self.seconds.get(number, 0.0) + time.perf_counter() - t0
+
+    def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
+        return self._timed(trial.number, self.inner.infer_relative_search_space, study, trial)
+
+    def sample_relative(self, study, trial, search_space):  # type: ignore[no-untyped-def]
+        return self._timed(trial.number, self.inner.sample_relative, study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):  # type: ignore[no-untyped-def]
+        return self._timed(
+            trial.number, self.inner.sample_independent, study, trial, param_name, param_distribution
+        )
+
+    def before_trial(self, study, trial):  # type: ignore[no-untyped-def]
+        return self._timed(trial.number, self.inner.before_trial, study, trial)
+
+    def after_trial(self, study, trial, state, values):  # type: ignore[no-untyped-def]
+        return self._timed(trial.number, self.inner.after_trial, study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
 def _make_sampler_and_pruner(problem: Problem, method: str, seed: int):
     if method == "random":
         return optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()
@@ -120,12 +187,7 @@ def _make_sampler_and_pruner(problem: Problem, method: str, seed: int):
     if method == "tpe":
         return optuna.samplers.TPESampler(seed=seed), optuna.pruners.NopPruner()
     if method == "tpe-hyperband":
-        pruner = optuna.pruners.HyperbandPruner(
-            min_resource=problem.report_steps[0],
-            max_resource=problem.target_step,
-            reduction_factor=3,
-        )
-        return optuna.samplers.TPESampler(seed=seed), pruner
+        return optuna.samplers.TPESampler(seed=seed), _hyperband(problem)
     if method == "gp":
         return optuna.samplers.GPSampler(seed=seed), optuna.pruners.NopPruner()
     if method in ADSO_METHODS:
@@ -135,8 +197,12 @@ def _make_sampler_and_pruner(problem: Problem, method: str, seed: int):
             target={SCALE: problem.target_scale, "step": problem.target_step},
             cost=lambda params, step: problem.cost(params[SCALE], step),
             seed=seed,
-            method=method,
+            method="paper" if method == "paper" else "adso",
         )
+        if method == "adso-noprune":
+            return sampler, optuna.pruners.NopPruner()
+        if method == "adso-hyperband":
+            return sampler, _hyperband(problem)
         return sampler, adso.ADSOPruner()
     raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
 
@@ -172,6 +238,25 @@ class _Recorder:
         self.best_value: float | None = None
         self.best_weights: np.ndarray | None = None
         self.uniform = np.full(problem.k, 1.0 / problem.k)
+        self.timer: TimedSampler | None = None
+        self.sampler_seconds: list[float] = []
+        self.track_observed = problem.noise_std > 0
+        self.observed: tuple[float, float, np.ndarray] | None = None  # (scale, value, weights)
+        self.observed_regret: list[float] = []
+
+    def _best_observed(self, trial: FrozenTrial, scale: float) -> float:
+        """Regret of the best completed full run at the highest scale completed so far."""
+        if trial.state == TrialState.COMPLETE and trial.value is not None and math.isfinite(trial.value):
+            w = _weights_of(trial, self.problem)
+            v = float(trial.value)
+            if w is not None:
+                if self.observed is None or scale > self.observed[0]:
+                    self.observed = (scale, v, w)
+                elif scale == self.observed[0] and (
+                    v > self.observed[1] if self.problem.maximize else v < self.observed[1]
+                ):
+                    self.observed = (scale, v, w)
+        return math.nan if self.observed is None else float(self.problem.regret(self.observed[2]))
 
     def _baseline_recommendation(self, trial: FrozenTrial) -> np.ndarray:
         # Only completed trials ran to the target; a pruned trial's last value is not comparable.
@@ -220,6 +305,9 @@ class _Recorder:
         self.scales.append(scale)
         self.steps.append(float(last_step))
         self.states.append(trial.state.name)
+        self.sampler_seconds.append(self.timer.seconds.pop(trial.number, 0.0) if self.timer else math.nan)
+        if self.track_observed:
+            self.observed_regret.append(self._best_observed(trial, scale))
         self.final = w
         if done:
             study.stop()
@@ -281,6 +369,7 @@ def run_study(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             warnings.filterwarnings("ignore", message=".*independent sampl.*")
             sampler, pruner = _make_sampler_and_pruner(problem, method, seed)
+            sampler = recorder.timer = TimedSampler(sampler)
             study = optuna.create_study(
                 storage=storage,
                 sampler=sampler,
@@ -308,4 +397,6 @@ def run_study(
         trial_state=recorder.states,
         wall_seconds=wall,
         final_mixture={d: float(x) for d, x in zip(problem.domains, final)},
+        sampler_seconds=np.array(recorder.sampler_seconds),
+        best_observed_regret=np.array(recorder.observed_regret),
     )

@@ -1,0 +1,154 @@
+"""``python -m benchmarks run|report|list``: the benchmark suite and its report.
+
+    python -m benchmarks run --quick                 # CI smoke test, under 3 minutes
+    python -m benchmarks run --jobs 2                # the full suite -> docs/benchmarks.md
+    python -m benchmarks report --name full          # rebuild the report from saved traces
+    python -m benchmarks list                        # problems and methods
+
+Traces are saved under ``benchmarks/results/<name>/``; ``run`` computes only the cells that are
+missing (or were saved with other settings), then writes the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks.problems import PAPER_ENV_VAR
+from benchmarks.runner import METHODS
+from benchmarks.suite import (
+    PROBLEMS,
+    REPO,
+    RESULTS,
+    SuiteConfig,
+    available_problems,
+    cell_seconds,
+    load_suite,
+    make_problem,
+    run_suite,
+    saved_meta,
+)
+
+DEFAULT_OUT = REPO / "docs" / "benchmarks.md"
+DEFAULT_IMG = REPO / "docs" / "img"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def outputs(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--results", type=Path, default=RESULTS, help="folder of saved traces")
+        p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the markdown report")
+        p.add_argument("--img-dir", type=Path, default=DEFAULT_IMG, help="folder for the PNGs")
+
+    run = sub.add_parser("run", help="run the missing cells, then write the report")
+    run.add_argument("--quick", action="store_true", help="2 seeds, small budget, a subset (CI)")
+    run.add_argument("--name", help="suite name: the results subfolder (default: full or quick)")
+    run.add_argument("--problems", nargs="+", choices=list(PROBLEMS))
+    run.add_argument("--methods", nargs="+", choices=list(METHODS))
+    run.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 10, quick 2)")
+    run.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    run.add_argument("--budget", type=float, help="FLOPs budget in full target runs")
+    run.add_argument("--max-trials", type=int, help="trial cap of ADSO-family studies")
+    run.add_argument("--recommend-every", type=float, help="ADSO: re-ask recommend() every X target runs")
+    run.add_argument(
+        "--paper-simulator", help=f"folder with mlp.npz and flops.csv (default ${PAPER_ENV_VAR} or ../shared/data/paper_simulator)"
+    )
+    run.add_argument("--no-report", action="store_true", help="only compute and save traces")
+    run.add_argument("--dry-run", action="store_true", help="print the cells to run and a time estimate, run nothing")
+    outputs(run)
+
+    report = sub.add_parser("report", help="rebuild the report from saved traces (computes nothing)")
+    report.add_argument("--name", default="full", help="suite name (default full)")
+    outputs(report)
+
+    sub.add_parser("list", help="the suite's problems and methods")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SuiteConfig:
+    overrides = {
+        key: value
+        for key, value in {
+            "name": args.name,
+            "problems": tuple(args.problems) if args.problems else None,
+            "methods": tuple(args.methods) if args.methods else None,
+            "seeds": args.seeds,
+            "budget": args.budget,
+            "max_trials": args.max_trials,
+            "recommend_every": args.recommend_every,
+            "paper_dir": args.paper_simulator,
+        }.items()
+        if value is not None
+    }
+    return SuiteConfig.quick_config(**overrides) if args.quick else replace(SuiteConfig(), **overrides)
+
+
+def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir: Path) -> int:
+    from benchmarks.report import write_report
+
+    problems, skipped = available_problems(config)
+    traces = load_suite(config, results)
+    if not traces:
+        print(f"no saved traces for suite {config.name!r} under {results}", file=sys.stderr)
+        return 1
+    built = {p: make_problem(p, config.paper_dir) for p in problems if p in traces}
+    verdicts = write_report(
+        {p: traces[p] for p in problems if p in traces},
+        out=out,
+        img_dir=img_dir,
+        suite_name=config.name,
+        budget=config.budget,
+        descriptions={p: b.description for p, b in built.items()},
+        noisy={p: b.noise_std > 0 for p, b in built.items()},
+        settings_note=(
+            f"{config.seeds} seeds, budget {config.budget:g} target runs, ADSO-family studies capped "
+            f"at {config.max_trials} trials, `recommend()` re-asked every {config.recommend_every:g} "
+            f"target runs; last run {meta.get('finished_at', '?')} on {meta.get('jobs', '?')} "
+            f"process(es), {meta.get('last_run_wall_seconds', 0.0) / 60:.1f} min for "
+            f"{meta.get('last_run_cells', '?')} cells."
+        ),
+        command=meta.get("command") or "python -m benchmarks run",
+        quick=config.quick,
+        skipped=skipped,
+        cell_seconds=cell_seconds(config, results),
+    )
+    status = {s: sum(v.status == s for v in verdicts) for s in ("MET", "NOT MET", "N/A")}
+    print(f"wrote {out} ({status['MET']} met, {status['NOT MET']} not met, {status['N/A']} n/a)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        print("problems:", " ".join(PROBLEMS))
+        print("methods: ", " ".join(METHODS))
+        return 0
+    if args.command == "report":
+        saved = saved_meta(args.name, args.results)
+        if saved is None:
+            parser.error(f"no suite.json for suite {args.name!r} under {args.results}: run it first")
+        config, meta = saved
+        return write(config, meta, results=args.results, out=args.out, img_dir=args.img_dir)
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
+    try:
+        config = config_from_args(args)
+    except ValueError as e:
+        parser.error(str(e))
+    command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    meta = run_suite(config, jobs=args.jobs, results=args.results, command=command, dry_run=args.dry_run)
+    if args.dry_run:
+        return 0
+    if args.no_report:
+        return 0
+    return write(config, meta, results=args.results, out=args.out, img_dir=args.img_dir)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

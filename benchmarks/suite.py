@@ -1,0 +1,365 @@
+"""The benchmark suite: every (problem, method, seed) cell, resumable, in parallel processes.
+
+A cell is one :func:`benchmarks.runner.run_study`.  Its trace is saved as JSON under
+``<results>/<suite name>/<problem>/<method>/seed<k>.json`` together with the settings it ran
+with; a rerun skips every cell whose file holds the same settings, so an interrupted suite
+resumes and a report can be rebuilt without computing anything.  Cells run in ``jobs`` worker
+processes (spawned, one torch thread each), the slowest kind first, and the wall time of each
+is printed with an estimate of what is left.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from benchmarks.problems import (
+    PAPER_OBJECTIVES,
+    Problem,
+    paper_data_available,
+    paper_data_dir,
+    paper_simulator,
+    synthetic_world,
+)
+from benchmarks.runner import ADSO_METHODS, BASELINES, METHODS, Trace, run_study
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+
+PAPER_PROBLEMS = tuple(f"paper-{o}" for o in PAPER_OBJECTIVES)
+# Synthetic worlds of the suite: name -> synthetic_world arguments.  Seeds picked for variety:
+# 5 to 7 domains, the target at the largest runnable scale or beyond it, misleading small
+# scales, and three times the default run-to-run noise.
+SYNTHETIC_PROBLEMS: dict[str, dict[str, Any]] = {
+    "synthetic-0": {"seed": 0},
+    "synthetic-1-misleading": {"seed": 1, "misleading": True},
+    "synthetic-3-noisy": {"seed": 3, "noise_std": 0.03},
+    "synthetic-5-misleading": {"seed": 5, "misleading": True},
+    "synthetic-6": {"seed": 6},
+}
+PROBLEMS = PAPER_PROBLEMS + tuple(SYNTHETIC_PROBLEMS)
+FULL_PROBLEMS = PAPER_PROBLEMS + ("synthetic-0", "synthetic-1-misleading", "synthetic-3-noisy")
+QUICK_PROBLEMS = ("paper-stackexchange", "synthetic-1-misleading")
+QUICK_METHODS = ("random", "tpe-hyperband", "gp", "paper", "adso", "adso-noprune")
+
+
+def make_problem(name: str, paper_dir: str | None = None) -> Problem:
+    """A suite problem by name (see :data:`PROBLEMS`)."""
+    if name in PAPER_PROBLEMS:
+        return paper_simulator(name.removeprefix("paper-"), paper_dir)
+    if name in SYNTHETIC_PROBLEMS:
+        problem = synthetic_world(**SYNTHETIC_PROBLEMS[name])
+        problem.name = name  # the suite's name also says what the variant is (noisy)
+        return problem
+    raise ValueError(f"unknown problem {name!r}; choose from {list(PROBLEMS)}")
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """What the suite runs.  Budgets are in full target runs of FLOPs.
+
+    ``max_trials`` caps the studies of the multi-fidelity methods (ADSO and the paper's), whose
+    cheap runs can number in the hundreds per target run at about a second of sampler time
+    each; ``baseline_max_trials`` caps the others (a budget of ``B`` target runs is ``B``
+    trials for them, more with Hyperband's pruned ones).
+    """
+
+    name: str = "full"
+    problems: tuple[str, ...] = FULL_PROBLEMS
+    methods: tuple[str, ...] = METHODS
+    seeds: int = 10
+    budget: float = 20.0
+    max_trials: int = 150
+    baseline_max_trials: int = 2000
+    recommend_every: float = 0.5
+    paper_dir: str | None = None
+    quick: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ValueError(f"suite name must be a plain folder name, got {self.name!r}")
+        unknown = [p for p in self.problems if p not in PROBLEMS]
+        if unknown:
+            raise ValueError(f"unknown problems {unknown}; choose from {list(PROBLEMS)}")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
+        if not self.problems or not self.methods:
+            raise ValueError("need at least one problem and one method")
+        if not (isinstance(self.seeds, int) and self.seeds >= 1):
+            raise ValueError(f"seeds must be an int >= 1, got {self.seeds!r}")
+        if not (math.isfinite(self.budget) and self.budget > 0):
+            raise ValueError(f"budget must be a positive number of target runs, got {self.budget!r}")
+        if self.max_trials < 1 or self.baseline_max_trials < 1:
+            raise ValueError("max_trials and baseline_max_trials must be >= 1")
+        if not self.recommend_every >= 0:
+            raise ValueError(f"recommend_every must be >= 0, got {self.recommend_every!r}")
+
+    @classmethod
+    def quick_config(cls, **overrides: Any) -> SuiteConfig:
+        """The CI smoke test: 2 seeds, a small budget, two problems, the methods the targets need."""
+        base = cls(
+            name="quick", problems=QUICK_PROBLEMS, methods=QUICK_METHODS, seeds=2, budget=3.0,
+            max_trials=10, recommend_every=1.5, quick=True,
+        )
+        return replace(base, **overrides)
+
+    def cell_settings(self, method: str) -> dict[str, Any]:
+        """The settings a saved trace must match to be reused."""
+        multi = method in ADSO_METHODS
+        return {
+            "budget": self.budget,
+            "max_trials": self.max_trials if multi else self.baseline_max_trials,
+            "recommend_every": self.recommend_every if multi else 0.0,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Cell:
+    problem: str
+    method: str
+    seed: int
+    settings: dict[str, Any] = field(hash=False, compare=False)
+    paper_dir: str | None = None
+
+    def path(self, root: Path) -> Path:
+        return root / self.problem / self.method / f"seed{self.seed}.json"
+
+
+def available_problems(config: SuiteConfig) -> tuple[list[str], dict[str, str]]:
+    """The problems that can run, and why each other one is skipped."""
+    skipped: dict[str, str] = {}
+    problems = []
+    for name in config.problems:
+        if name in PAPER_PROBLEMS and not paper_data_available(config.paper_dir):
+            skipped[name] = (
+                f"paper simulator files (mlp.npz, flops.csv) not found in "
+                f"{paper_data_dir(config.paper_dir)}; pass --paper-simulator PATH or set "
+                "$ADSO_PAPER_SIMULATOR"
+            )
+        else:
+            problems.append(name)
+    return problems, skipped
+
+
+def cells(config: SuiteConfig, problems: Iterable[str]) -> list[Cell]:
+    return [
+        Cell(p, m, s, config.cell_settings(m), config.paper_dir)
+        for p in problems
+        for m in config.methods
+        for s in range(config.seeds)
+    ]
+
+
+def load_cell(path: Path, settings: dict[str, Any] | None = None) -> Trace | None:
+    """The saved trace, or None when missing, unreadable, or run with other ``settings``."""
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if settings is not None and saved.get("settings") != settings:
+        return None
+    try:
+        return Trace.from_dict(saved["trace"])
+    except (KeyError, TypeError):
+        return None
+
+
+def run_cell(cell: Cell, root: str) -> dict[str, Any]:
+    """Run one cell in this process and save its trace (atomically); a summary for the log."""
+    import torch
+
+    torch.set_num_threads(1)
+    problem = make_problem(cell.problem, cell.paper_dir)
+    t0 = time.perf_counter()
+    trace = run_study(
+        problem,
+        cell.method,
+        cell.seed,
+        budget=cell.settings["budget"],
+        recommend_every=cell.settings["recommend_every"],
+        max_trials=cell.settings["max_trials"],
+    )
+    seconds = time.perf_counter() - t0  # includes the optimum search on a fresh process
+    path = cell.path(Path(root))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"settings": cell.settings, "cell_seconds": seconds, "trace": trace.to_dict()}))
+    tmp.replace(path)
+    return {
+        "seconds": seconds,
+        "trials": trace.n_trials,
+        "flops": float(trace.flops[-1]) if trace.n_trials else 0.0,
+        "final_regret": trace.final_regret,
+    }
+
+
+def _kind(method: str) -> str:
+    return "multi-fidelity" if method in ADSO_METHODS else "baseline"
+
+
+class Eta:
+    """Estimate of the wall time left: mean seconds per cell of each method so far, over jobs."""
+
+    # Priors (seconds per cell) before any cell of a kind has finished, from single-cell
+    # measurements on 2 cores: ~0.8 s of sampler time per ADSO trial.
+    PRIOR = {"multi-fidelity": 1.0, "baseline": 0.2}
+
+    def __init__(self, todo: list[Cell], jobs: int) -> None:
+        self.left = list(todo)
+        self.jobs = jobs
+        self.done: dict[str, list[float]] = {}
+
+    def finished(self, cell: Cell, seconds: float) -> None:
+        self.left.remove(cell)
+        self.done.setdefault(cell.method, []).append(seconds)
+
+    def guess(self, cell: Cell) -> float:
+        seen = self.done.get(cell.method)
+        if seen:
+            return sum(seen) / len(seen)
+        trials = cell.settings["max_trials"] if _kind(cell.method) == "multi-fidelity" else cell.settings["budget"]
+        return self.PRIOR[_kind(cell.method)] * trials
+
+    def seconds_left(self) -> float:
+        return sum(self.guess(c) for c in self.left) / self.jobs
+
+
+def _fmt_seconds(s: float) -> str:
+    return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+
+def run_suite(
+    config: SuiteConfig,
+    *,
+    jobs: int = 2,
+    results: Path = RESULTS,
+    log: Callable[[str], None] = print,
+    command: str = "",
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Run every missing cell of ``config``; returns what ran, what was reused, what was skipped.
+
+    ``dry_run``: only print what would run and the estimate (from priors: ~1 s per trial of an
+    ADSO-family study on 2 loaded cores, recommendations included).
+    """
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ValueError(f"jobs must be an int >= 1, got {jobs!r}")
+    root = Path(results) / config.name
+    problems, skipped = available_problems(config)
+    for name, why in skipped.items():
+        log(f"skipping {name}: {why}")
+    everything = cells(config, problems)
+    todo = [c for c in everything if load_cell(c.path(root), c.settings) is None]
+    # slowest kind first, so the last cells to finish are short ones (better use of the jobs)
+    todo.sort(key=lambda c: (_kind(c.method) != "multi-fidelity", c.problem, c.method, c.seed))
+    eta = Eta(todo, jobs)
+    log(
+        f"suite {config.name!r}: {len(everything)} cells, {len(everything) - len(todo)} saved, "
+        f"{len(todo)} to run on {jobs} process(es); first estimate {_fmt_seconds(eta.seconds_left())}"
+    )
+    if dry_run:
+        per_method: dict[str, int] = {}
+        for c in todo:
+            per_method[c.method] = per_method.get(c.method, 0) + 1
+        log("cells to run per method: " + ", ".join(f"{m} {n}" for m, n in per_method.items()))
+        return {"config": config.to_dict(), "todo": len(todo), "estimate_seconds": eta.seconds_left()}
+    root.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    cell_seconds: dict[str, list[float]] = {}
+    if todo:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(run_cell, c, str(root)): c for c in todo}
+            for i, future in enumerate(as_completed(futures), 1):
+                cell = futures[future]
+                summary = future.result()
+                eta.finished(cell, summary["seconds"])
+                cell_seconds.setdefault(cell.method, []).append(summary["seconds"])
+                log(
+                    f"[{i}/{len(todo)}] {cell.problem} {cell.method} seed {cell.seed}: "
+                    f"{summary['seconds']:.1f} s, {summary['trials']} trials, "
+                    f"{summary['flops']:.2f} target runs, final regret {summary['final_regret']:.4f}; "
+                    f"elapsed {_fmt_seconds(time.perf_counter() - t0)}, "
+                    f"about {_fmt_seconds(eta.seconds_left())} left"
+                )
+    wall = time.perf_counter() - t0
+    meta = {
+        "config": config.to_dict(),
+        "command": command,
+        "skipped": skipped,
+        "jobs": jobs,
+        "last_run_wall_seconds": wall,
+        "last_run_cells": len(todo),
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    previous = saved_meta(config.name, results)
+    if todo or previous is None or previous[0] != config:
+        (root / "suite.json").write_text(json.dumps(meta, indent=1))
+    else:  # nothing ran: keep the timing of the run that computed the traces
+        meta = previous[1]
+    log(f"ran {len(todo)} cells in {_fmt_seconds(wall)}")
+    return meta
+
+
+def load_suite(config: SuiteConfig, results: Path = RESULTS) -> dict[str, dict[str, list[Trace]]]:
+    """Saved traces of ``config``'s cells: problem -> method -> traces (seed order)."""
+    root = Path(results) / config.name
+    out: dict[str, dict[str, list[Trace]]] = {}
+    for cell in cells(config, config.problems):
+        trace = load_cell(cell.path(root), cell.settings)
+        if trace is not None:
+            out.setdefault(cell.problem, {}).setdefault(cell.method, []).append(trace)
+    return out
+
+
+def saved_meta(name: str, results: Path = RESULTS) -> tuple[SuiteConfig, dict[str, Any]] | None:
+    """The configuration the suite ``name`` last ran with and the rest of its ``suite.json``."""
+    path = Path(results) / name / "suite.json"
+    try:
+        meta = json.loads(path.read_text())
+        d = dict(meta["config"])
+    except (OSError, ValueError, KeyError):
+        return None
+    d["problems"], d["methods"] = tuple(d["problems"]), tuple(d["methods"])
+    return SuiteConfig(**d), meta
+
+
+def cell_seconds(config: SuiteConfig, results: Path = RESULTS) -> dict[str, dict[str, list[float]]]:
+    """Measured wall seconds of every saved cell: problem -> method -> seconds."""
+    root = Path(results) / config.name
+    out: dict[str, dict[str, list[float]]] = {}
+    for cell in cells(config, config.problems):
+        try:
+            saved = json.loads(cell.path(root).read_text())
+        except (OSError, ValueError):
+            continue
+        if saved.get("settings") == cell.settings and "cell_seconds" in saved:
+            out.setdefault(cell.problem, {}).setdefault(cell.method, []).append(float(saved["cell_seconds"]))
+    return out
+
+
+__all__ = [
+    "BASELINES",
+    "FULL_PROBLEMS",
+    "PROBLEMS",
+    "QUICK_METHODS",
+    "QUICK_PROBLEMS",
+    "SuiteConfig",
+    "available_problems",
+    "cell_seconds",
+    "load_suite",
+    "make_problem",
+    "run_suite",
+    "saved_meta",
+]

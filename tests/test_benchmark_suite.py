@@ -1,0 +1,196 @@
+"""The benchmark suite end to end (``python -m benchmarks run --quick``) and its report logic."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    import benchmarks  # noqa: F401
+except ImportError:  # pytest run without the repository root on sys.path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.__main__ import main
+from benchmarks.problems import paper_data_available, paper_data_dir
+from benchmarks.report import Ratio, Summary, judge, quartiles, regret_on_grid
+from benchmarks.runner import Trace, run_study
+from benchmarks.suite import (
+    QUICK_METHODS,
+    SYNTHETIC_PROBLEMS,
+    SuiteConfig,
+    cells,
+    load_cell,
+    load_suite,
+    make_problem,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One ``--quick`` run into a temporary folder (never docs/): about 1 to 2.5 minutes."""
+    root = tmp_path_factory.mktemp("bench")
+    paths = {"results": root / "results", "out": root / "report" / "benchmarks.md", "img": root / "report" / "img"}
+    argv = ["--results", str(paths["results"]), "--out", str(paths["out"]), "--img-dir", str(paths["img"])]
+    assert main(["run", "--quick", "--jobs", "2", *argv]) == 0
+    paths["argv"] = argv  # type: ignore[assignment]
+    return paths
+
+
+def test_quick_report_has_tables_figures_and_verdicts(quick: dict[str, Path]) -> None:
+    text = quick["out"].read_text()
+    assert "QUICK RUN" in text
+    for heading in ("## Targets", "## Sampler time per trial", "## synthetic-1-misleading", "## Pruner comparison"):
+        assert heading in text
+    assert "| method | FLOPs to 5% | seeds | FLOPs to 1% | seeds | final regret |" in text
+    assert "| problem | target | observed (medians) | status |" in text
+    assert "**MET**" in text or "**NOT MET**" in text
+    assert "best observed run" in text  # the noisy world's noise-floor column
+    pngs = sorted(quick["img"].glob("bench-quick-*.png"))
+    assert pngs and all(p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 10_000 for p in pngs)
+    for png in pngs:  # every figure is linked from the report, relative to it
+        assert f"](img/{png.name})" in text
+
+
+def test_quick_traces_are_complete_and_methods_behave(quick: dict[str, Path]) -> None:
+    config = SuiteConfig.quick_config()
+    traces = load_suite(config, quick["results"])
+    assert "synthetic-1-misleading" in traces
+    for problem, by_method in traces.items():
+        assert set(by_method) == set(QUICK_METHODS)
+        for method, ts in by_method.items():
+            assert [t.seed for t in ts] == [0, 1]
+            for t in ts:
+                assert len(t.sampler_seconds) == t.n_trials and np.all(t.sampler_seconds >= 0)
+                assert np.all(np.diff(t.flops) > 0)
+        for t in by_method["adso-noprune"]:  # no pruner: every run to its full length
+            assert set(t.trial_state) == {"COMPLETE"}
+        for t in by_method["adso"]:  # the sampler is timed: model-based proposals take time
+            assert t.sampler_seconds.max() > 0.01
+    noisy = traces["synthetic-1-misleading"]
+    for t in noisy["random"]:  # a baseline's recommendation is its best observed run
+        np.testing.assert_allclose(t.best_observed_regret, t.regret)
+
+
+def test_rerun_computes_nothing_and_report_rebuilds_identically(quick: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    argv = list(quick["argv"])  # type: ignore[arg-type]
+    before = quick["out"].read_text()
+    assert main(["run", "--quick", "--no-report", *argv]) == 0
+    assert "0 to run" in capsys.readouterr().out
+    quick["out"].unlink()
+    assert main(["report", "--name", "quick", *argv]) == 0
+    assert quick["out"].read_text() == before
+
+
+@pytest.mark.skipif(
+    not paper_data_available(),
+    reason=f"paper simulator files (mlp.npz, flops.csv) not found in {paper_data_dir()}; set $ADSO_PAPER_SIMULATOR",
+)
+def test_quick_includes_the_paper_simulator(quick: dict[str, Path]) -> None:
+    text = quick["out"].read_text()
+    assert "## paper-stackexchange" in text
+    assert "vs GP at target" in text and "vs paper's method" in text and "pruner: FLOPs to 1% <= 0.75x" in text
+
+
+# --- report logic on hand-made traces (no studies) -----------------------------------------
+
+
+def _trace(method: str, flops: list[float], regret: list[float], seed: int = 0) -> Trace:
+    n = len(flops)
+    return Trace(method, "p", seed, 10.0, flops=np.array(flops), regret=np.array(regret),
+                 sampler_seconds=np.full(n, 0.1))
+
+
+def test_regret_on_grid_is_a_step_function_from_uniform() -> None:
+    t = _trace("adso", [1.0, 2.0, 4.0], [0.5, 0.1, 0.01])
+    grid = np.array([0.0, 0.99, 1.0, 3.0, 4.0, 9.0])
+    np.testing.assert_allclose(regret_on_grid(t, grid), [1.0, 1.0, 0.5, 0.1, 0.01, 0.01])
+
+
+def test_quartiles_and_ratios_handle_never() -> None:
+    assert quartiles([1.0, 2.0, math.inf, math.inf])[1] == math.inf
+    assert quartiles([1.0, 2.0, 3.0]) == (1.5, 2.0, 2.5)
+    assert str(Ratio.of(10.0, 2.0, budget=30.0)) == "5.0x"
+    r = Ratio.of(math.inf, 2.0, budget=30.0)
+    assert r.bound and r.value == 15.0 and str(r) == ">= 15.0x"
+    assert math.isnan(Ratio.of(3.0, math.inf, budget=30.0).value)
+
+
+def test_judge_marks_targets_met_and_not_met() -> None:
+    def s(method: str, reach_1pct: float, final: float) -> Summary:
+        # regret 0.04 at 0.5 target runs, 0.009 at reach_1pct (inf: never), then final
+        flops = [0.5, reach_1pct if math.isfinite(reach_1pct) else 9.0, 10.0]
+        regret = [0.04, 0.009 if math.isfinite(reach_1pct) else 0.02, final]
+        return Summary.of(method, [_trace(method, flops, regret, seed) for seed in range(3)])
+
+    good = {"adso": s("adso", 1.0, 0.001), "gp": s("gp", 5.0, 0.005), "random": s("random", math.inf, 0.02),
+            "tpe-hyperband": s("tpe-hyperband", 4.0, 0.005), "paper": s("paper", 2.0, 0.004),
+            "adso-noprune": s("adso-noprune", 2.0, 0.001)}
+    verdicts = {v.target.split(":")[0]: v.status for v in judge("paper-x", good, budget=10.0, noisy=True)}
+    assert verdicts == {
+        "vs GP at target": "MET", "vs BOHB-style": "NOT MET",  # 4x < 5x
+        "vs random": "MET",  # never within 10 runs: >= 10x
+        "vs paper's method": "MET", "robust": "MET", "under noise": "MET", "pruner": "MET",
+    }
+    bad = dict(good, adso=s("adso", 8.0, 0.01))  # slower than GP and worse at the end
+    verdicts = {v.target.split(":")[0]: v.status for v in judge("synthetic-x", bad, budget=10.0, noisy=False)}
+    assert verdicts == {"robust": "NOT MET", "pruner": "NOT MET"}
+
+
+# --- configuration, resumability, problems ----------------------------------------------------
+
+
+def test_config_rejects_bad_input_before_any_compute(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown problems"):
+        SuiteConfig(problems=("nope",))
+    with pytest.raises(ValueError, match="unknown methods"):
+        SuiteConfig(methods=("adso", "nope"))
+    with pytest.raises(ValueError, match="seeds"):
+        SuiteConfig(seeds=0)
+    with pytest.raises(ValueError, match="budget"):
+        SuiteConfig(budget=-1.0)
+    with pytest.raises(ValueError, match="suite name"):
+        SuiteConfig(name="../x")
+    with pytest.raises(SystemExit):
+        main(["run", "--jobs", "0", "--results", str(tmp_path)])
+
+
+def test_saved_cell_is_reused_only_with_the_same_settings(tmp_path: Path) -> None:
+    from benchmarks.suite import run_cell
+
+    config = SuiteConfig(name="t", problems=("synthetic-0",), methods=("random",), seeds=1, budget=2.0)
+    (cell,) = cells(config, config.problems)
+    run_cell(cell, str(tmp_path))
+    trace = load_cell(cell.path(tmp_path), cell.settings)
+    assert trace is not None and trace.n_trials == 2
+    assert load_cell(cell.path(tmp_path), dict(cell.settings, budget=3.0)) is None
+    (other,) = cells(SuiteConfig(name="t", problems=("synthetic-0",), methods=("random",), seeds=1, budget=3.0),
+                     ("synthetic-0",))
+    assert load_cell(other.path(tmp_path), other.settings) is None
+
+
+def test_adso_hyperband_runs_under_optuna_hyperband() -> None:
+    p = make_problem("synthetic-0")
+    n = len(p.scales) + 1  # the random startup trials, then one model-based proposal
+    trace = run_study(p, "adso-hyperband", seed=0, budget=2.0, max_trials=n)
+    assert trace.n_trials == n and len(trace.sampler_seconds) == n
+    assert trace.sampler_seconds[-1] > trace.sampler_seconds[0]
+    assert len(trace.best_observed_regret) == n  # synthetic worlds are noisy
+
+
+@pytest.mark.parametrize("name", list(SYNTHETIC_PROBLEMS))
+def test_suite_worlds_never_get_worse_with_scale_or_steps(name: str) -> None:
+    p = make_problem(name)
+    assert 4 <= p.k <= 8 and 4 <= len(p.scales) <= 6 and p.noise_std > 0
+    W = np.concatenate([np.random.default_rng(0).dirichlet(np.ones(p.k), 300), np.eye(p.k)])
+    scales = np.geomspace(p.scales[0] / 3, p.target_scale * 3, 25)
+    for step in (p.report_steps[0], p.target_step // 2, p.target_step):
+        L = np.stack([p.loss(W, s, step) for s in scales])
+        assert np.all(np.diff(L, axis=0) <= 1e-12)
+    L = np.stack([p.loss(W, p.target_scale, t) for t in p.report_steps])
+    assert np.all(np.diff(L, axis=0) <= 1e-12)
