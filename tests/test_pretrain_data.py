@@ -30,13 +30,15 @@ def prepared(corpus):
 
 
 def test_corpus_is_real_text_in_jsonl_parquet_and_txt(corpus):
-    _, domains = corpus
+    root, domains = corpus
     assert [d.name for d in domains] == list(DOMAIN_NAMES)
     suffixes = {d.name: {s.rsplit(".", 1)[-1] for s in d.source} for d in domains}
     assert suffixes == {"code": {"jsonl"}, "docs": {"parquet"}, "docstrings": {"txt"}, "licenses": {"txt"}}
     code = "".join(domains[0].iter_texts())
     assert "def " in code and "import " in code
     assert "PERMISSION" in "".join(domains[3].iter_texts()).upper()
+    by_glob = Domain.from_files("licenses", str(root / "*" / "licenses" / "*.txt"))
+    assert by_glob.source == domains[3].source
 
 
 def test_hf_datasets_in_memory_and_saved_to_disk_go_through_the_same_path(tmp_path, prepared):

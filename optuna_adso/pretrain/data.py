@@ -9,6 +9,7 @@ proportion to the weights mixes by TOKEN share, not document share.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import math
@@ -47,12 +48,19 @@ class Domain:
     # -- constructors ---------------------------------------------------------------------------
     @classmethod
     def from_files(cls, name: str, paths: str | os.PathLike | Sequence[str | os.PathLike], text_field: str = "text") -> Domain:
-        """Local ``.jsonl`` / ``.parquet`` files (one document per row) or ``.txt`` (one per file)."""
+        """Local ``.jsonl`` / ``.parquet`` files (one document per row) or ``.txt`` (one per file):
+        paths, directories (searched recursively) or glob patterns."""
         items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         if not items:
             raise ValueError(f"Domain {name!r}: paths is empty")
         resolved = []
         for p in items:
+            if any(c in str(p) for c in "*?["):
+                matched = sorted(Path(q) for q in glob.glob(str(p), recursive=True))
+                resolved += [q for q in matched if q.suffix in FILE_KINDS]
+                if not matched:
+                    raise FileNotFoundError(f"Domain {name!r}: no file matches {p}")
+                continue
             p = Path(p)
             if p.is_dir():
                 resolved += sorted(q for q in p.rglob("*") if q.suffix in FILE_KINDS)
