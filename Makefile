@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-sim test bench-first overhead clean
+.PHONY: demo demo-sim test bench bench-quick bench-first overhead clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ demo-sim: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure_services.sh
 	$(PY) -m pytest -q
+
+# The benchmark suite (docs/benchmarks.md, docs/img/): resumable, traces in benchmarks/results/.
+bench: $(STAMP)
+	$(PY) -m benchmarks run --jobs 2
+
+bench-quick: $(STAMP)
+	$(PY) -m benchmarks run --quick --jobs 2
 
 bench-first: $(STAMP)
 	$(PY) -m benchmarks.first_measurement --seeds 10 --budget 30 --methods adso gp --recommend-every 0.25 --max-trials 250 --jobs 2
