@@ -110,9 +110,10 @@ def _ladder() -> dict[str, Scale]:
     shapes = [
         # tiny proxies for CPU tests and the offline demo
         ("tiny-32", 32, 2, 2), ("tiny-64", 64, 2, 4), ("tiny-128", 128, 3, 4),
-        # the paper's ladder (arXiv 2503.21023): nominal sizes at a 32k vocabulary
+        # the paper's ladder (arXiv 2503.21023), nominal sizes at a 32k vocabulary; the 500M and
+        # 700M shapes are ours (head dim 128), placed between 300M and 1B
         ("20M", 256, 8, 8), ("60M", 512, 8, 8), ("150M", 768, 12, 12), ("300M", 1024, 16, 16),
-        ("500M", 1280, 16, 20), ("700M", 1536, 16, 24), ("1B", 2048, 16, 16),
+        ("500M", 1408, 16, 11), ("700M", 1792, 16, 14), ("1B", 2048, 16, 16),
     ]
     return {name: Scale(name, d, layers, heads) for name, d, layers, heads in shapes}
 
