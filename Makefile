@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-sim test bench bench-quick bench-first overhead clean
+.PHONY: demo demo-sim test docs dashboard bench bench-quick bench-first overhead clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,16 @@ demo-sim: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure_services.sh
+	bash scripts/ensure_browser.sh
 	$(PY) -m pytest -q
+
+# The documentation site (MkDocs, warnings are errors; tests/test_docs.py runs the same build).
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --site-dir site
+
+# optuna-dashboard on the demo's storage, with our plots published (http://127.0.0.1:8080/).
+dashboard: $(STAMP)
+	$(VENV)/bin/adso dashboard --storage sqlite:///adso_demo.db --publish
 
 # The benchmark suite (docs/benchmarks.md, docs/img/): resumable, traces in benchmarks/results/.
 bench: $(STAMP)
