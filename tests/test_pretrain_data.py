@@ -141,3 +141,15 @@ def test_bad_objective_arguments_fail_fast(corpus):
         PretrainObjective(domains, ["tiny-32"], steps=0)
     with pytest.raises(ValueError, match="target names unknown domains \\['web'\\]"):
         PretrainObjective(domains, ["tiny-32"], steps=10, target=["web"])
+
+
+def test_any_hugging_face_tokenizer_object_works_like_the_offline_one(prepared, tmp_path):
+    from transformers import PreTrainedTokenizerFast
+
+    hf = PreTrainedTokenizerFast(tokenizer_object=prepared.tokenizer.hf, eos_token="<|endoftext|>")
+    wrapped = resolve_tokenizer(hf, prepared.domains, tmp_path)
+    assert wrapped.eos_id == prepared.tokenizer.eos_id and wrapped.vocab_size == prepared.tokenizer.vocab_size
+    text = ["def f(x):\n    return x  # licensed under the MIT License"]
+    assert wrapped.encode_batch(text) == prepared.tokenizer.encode_batch(text)
+    with pytest.raises(TypeError, match="tokenizer must be None"):
+        resolve_tokenizer(42, prepared.domains, tmp_path)

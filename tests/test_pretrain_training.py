@@ -84,6 +84,21 @@ def test_pruning_stops_the_run_at_the_reported_step(objective):
     assert t.user_attrs["tokens_seen"] == 4 * BATCH * SEQ  # training really stopped there
 
 
+def test_adso_planned_stops_end_training_exactly_there(objective):
+    """ADSOPruner stops runs at the sampler's planned step; training ends and reports right there."""
+    odd = PretrainObjective(objective.domains, ["tiny-32", "tiny-64"], steps=STEPS, eval_every=3,
+                            batch_size=BATCH, seq_len=SEQ, vocab_size=512, max_val_blocks=4,
+                            cache_dir=objective.cache_dir, accelerator="cpu")
+    study = make_study(odd, adso.ADSOPruner())
+    study.optimize(odd, n_trials=2)
+    for t in study.trials:
+        planned = t.system_attrs["adso:stop_step"]
+        assert planned is not None and planned < STEPS and planned % 3 != 0  # startup runs stop early
+        assert t.state == optuna.trial.TrialState.PRUNED
+        assert max(t.intermediate_values) == planned
+        assert t.user_attrs["tokens_seen"] == planned * BATCH * SEQ
+
+
 def test_a_named_target_set_and_a_run_without_optuna(objective):
     weights = {"code": 0.7, "docs": 0.1, "docstrings": 0.1, "licenses": 0.1}
     objective.target_weights = {"code": 3.0, "docs": 1.0}

@@ -8,11 +8,14 @@ study; its prune decision is broadcast so every rank stops at the same step.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
 import lightning as L
 import optuna
+
+from optuna_adso.pretrain.module import DivergenceError
 
 
 class OptunaStepCallback(L.Callback):
@@ -40,6 +43,8 @@ class OptunaStepCallback(L.Callback):
         if self.history and self.history[-1]["step"] == step:
             return  # a final validation of a step already reported
         record = self.record(trainer, pl_module)
+        if not math.isfinite(record["objective"]):
+            raise DivergenceError(f"validation loss is {record['objective']} at step {step}")
         prune = False
         if trainer.is_global_zero and self.trial is not None:
             self.trial.report(record["objective"], step=step)

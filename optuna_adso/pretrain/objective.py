@@ -39,6 +39,7 @@ from optuna_adso.pretrain.data import (
 from optuna_adso.pretrain.module import CausalLMModule, DivergenceError
 from optuna_adso.pretrain.scales import Scale, get_scale
 from optuna_adso.pretrain.tokenizer import TextTokenizer, resolve_tokenizer
+from optuna_adso.space import STOP_STEP_ATTR
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class PretrainObjective:
         scale = next(s for s in self.scales if choices[s.name] == int(size))
         trial.set_user_attr("scale", scale.name)
         try:
-            result = self.train(weights, scale, trial)
+            result = self.train(weights, scale, trial, steps=planned_stop(trial, self.steps))
         except (DivergenceError, torch.cuda.OutOfMemoryError, RuntimeError) as exc:
             if not isinstance(exc, DivergenceError) and "out of memory" not in str(exc).lower():
                 raise
@@ -277,6 +278,19 @@ class PretrainObjective:
         )
         kwargs.update(self.trainer_kwargs)
         return L.Trainer(**kwargs)
+
+
+def planned_stop(trial: optuna.Trial, steps: int) -> int | None:
+    """The step ADSOSampler planned to stop this run at (ADSOPruner prunes there), if any.
+
+    Training ends exactly there and is validated there, instead of running on to the next
+    ``eval_every`` boundary: the report lands on the planned fidelity and no compute is wasted.
+    """
+    attrs = trial.study._storage.get_trial_system_attrs(trial._trial_id)
+    stop = attrs.get(STOP_STEP_ATTR)
+    if stop is None or not isinstance(trial.study.pruner, adso.ADSOPruner):
+        return None
+    return max(1, min(steps, int(math.ceil(float(stop)))))
 
 
 def _target_weights(target: Any, names: list[str]) -> dict[str, float]:
