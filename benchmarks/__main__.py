@@ -116,6 +116,7 @@ def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir:
         quick=config.quick,
         skipped=skipped,
         cell_seconds=cell_seconds(config, results),
+        cell_cpu=cell_seconds(config, results, "cell_cpu_seconds"),
     )
     status = {s: sum(v.status == s for v in verdicts) for s in ("MET", "NOT MET", "N/A")}
     print(f"wrote {out} ({status['MET']} met, {status['NOT MET']} not met, {status['N/A']} n/a)")

@@ -182,7 +182,7 @@ def run_cell(cell: Cell, root: str) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     problem = make_problem(cell.problem, cell.paper_dir)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     trace = run_study(
         problem,
         cell.method,
@@ -192,13 +192,17 @@ def run_cell(cell: Cell, root: str) -> dict[str, Any]:
         max_trials=cell.settings["max_trials"],
     )
     seconds = time.perf_counter() - t0  # includes the optimum search on a fresh process
+    # CPU seconds: what the cell costs on an unloaded core (the machine may be shared)
+    cpu = time.process_time() - cpu0
     path = cell.path(Path(root))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"settings": cell.settings, "cell_seconds": seconds, "trace": trace.to_dict()}))
+    saved = {"settings": cell.settings, "cell_seconds": seconds, "cell_cpu_seconds": cpu, "trace": trace.to_dict()}
+    tmp.write_text(json.dumps(saved))
     tmp.replace(path)
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "trials": trace.n_trials,
         "flops": float(trace.flops[-1]) if trace.n_trials else 0.0,
         "final_regret": trace.final_regret,
@@ -288,7 +292,7 @@ def run_suite(
                 cell_seconds.setdefault(cell.method, []).append(summary["seconds"])
                 log(
                     f"[{i}/{len(todo)}] {cell.problem} {cell.method} seed {cell.seed}: "
-                    f"{summary['seconds']:.1f} s, {summary['trials']} trials, "
+                    f"{summary['seconds']:.1f} s ({summary['cpu_seconds']:.1f} s CPU), {summary['trials']} trials, "
                     f"{summary['flops']:.2f} target runs, final regret {summary['final_regret']:.4f}; "
                     f"elapsed {_fmt_seconds(time.perf_counter() - t0)}, "
                     f"about {_fmt_seconds(eta.seconds_left())} left"
@@ -335,8 +339,11 @@ def saved_meta(name: str, results: Path = RESULTS) -> tuple[SuiteConfig, dict[st
     return SuiteConfig(**d), meta
 
 
-def cell_seconds(config: SuiteConfig, results: Path = RESULTS) -> dict[str, dict[str, list[float]]]:
-    """Measured wall seconds of every saved cell: problem -> method -> seconds."""
+def cell_seconds(
+    config: SuiteConfig, results: Path = RESULTS, key: str = "cell_seconds"
+) -> dict[str, dict[str, list[float]]]:
+    """Measured seconds of every saved cell (``key``: wall ``cell_seconds`` or
+    ``cell_cpu_seconds``): problem -> method -> seconds."""
     root = Path(results) / config.name
     out: dict[str, dict[str, list[float]]] = {}
     for cell in cells(config, config.problems):
@@ -344,8 +351,8 @@ def cell_seconds(config: SuiteConfig, results: Path = RESULTS) -> dict[str, dict
             saved = json.loads(cell.path(root).read_text())
         except (OSError, ValueError):
             continue
-        if saved.get("settings") == cell.settings and "cell_seconds" in saved:
-            out.setdefault(cell.problem, {}).setdefault(cell.method, []).append(float(saved["cell_seconds"]))
+        if saved.get("settings") == cell.settings and key in saved:
+            out.setdefault(cell.problem, {}).setdefault(cell.method, []).append(float(saved[key]))
     return out
 
 

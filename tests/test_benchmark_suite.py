@@ -51,6 +51,7 @@ def test_quick_report_has_tables_figures_and_verdicts(quick: dict[str, Path]) ->
     assert "| problem | target | observed (medians) | status |" in text
     assert "**MET**" in text or "**NOT MET**" in text
     assert "best observed run" in text  # the noisy world's noise-floor column
+    assert "CPU s per cell" in text and "minutes of wall time on 2 free cores" in text
     pngs = sorted(quick["img"].glob("bench-quick-*.png"))
     assert pngs and all(p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 10_000 for p in pngs)
     for png in pngs:  # every figure is linked from the report, relative to it
