@@ -64,7 +64,8 @@ def _sync(device: str) -> None:
 def make_module(args, scale, total_steps: int) -> CausalLMModule:
     torch.manual_seed(0)
     module = CausalLMModule(scale, args.vocab_size, args.seq_len, ["bench"], {"bench": 1.0}, total_steps,
-                            lr=1e-3, warmup_steps=1, compile=args.compile)
+                            lr=1e-3, warmup_steps=1, compile=args.compile,
+                            nan_check_every=10 if args.device == "cuda" else 1)  # as PretrainObjective
     module.configure_model()
     return module
 

@@ -123,5 +123,5 @@ def test_a_diverging_run_fails_with_its_reason_and_the_study_goes_on(objective):
     failed, ok = study.trials
     assert failed.state == optuna.trial.TrialState.FAIL
     assert "DivergenceError" in failed.user_attrs["failure_reason"]
-    assert "loss is" in failed.user_attrs["failure_reason"]
+    assert "loss became non-finite" in failed.user_attrs["failure_reason"]
     assert ok.state == optuna.trial.TrialState.COMPLETE and math.isfinite(ok.value)

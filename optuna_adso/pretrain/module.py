@@ -69,6 +69,7 @@ class CausalLMModule(L.LightningModule):
         self.val_objective: float = math.nan
         self.tokens_seen = 0
         self._val_sums: torch.Tensor | None = None
+        self._nonfinite: torch.Tensor | None = None
 
     def configure_model(self) -> None:
         """Built here, not in ``__init__``, so FSDP can shard it as it is created."""
@@ -85,8 +86,12 @@ class CausalLMModule(L.LightningModule):
         ids = batch["input_ids"]
         loss = self(ids)
         self.tokens_seen += ids.numel() * self.trainer.world_size
-        if self.nan_check_every and batch_idx % self.nan_check_every == 0 and not torch.isfinite(loss.detach()):
-            raise DivergenceError(f"training loss is {loss.item()} at step {self.trainer.global_step}")
+        # NaN/inf is flagged on the device and read back every ``nan_check_every`` micro-batches:
+        # a host sync per step would stall the GPU's queue for nothing
+        bad = ~torch.isfinite(loss.detach())
+        self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
+        if self.nan_check_every and (batch_idx + 1) % self.nan_check_every == 0 and bool(self._nonfinite):
+            raise DivergenceError(f"training loss became non-finite by step {self.trainer.global_step} (last: {loss.item()})")
         if self.trainer.logger is not None:  # only when the user configured one (trainer_kwargs)
             self.log("train/loss", loss.detach())
         return loss

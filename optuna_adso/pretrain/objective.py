@@ -77,6 +77,8 @@ class PretrainObjective:
         accelerator, devices, strategy, precision, compile: Lightning settings; ``precision``
             and ``compile`` default to bf16-mixed and ``torch.compile`` on GPU, fp32 and eager
             on CPU.  ``strategy`` ("ddp", "fsdp", a Strategy) is passed to the Trainer.
+        nan_check_every: read the device-side NaN/inf flag every this many micro-batches
+            (default 1 on CPU, 10 on GPU, where each read is a host sync).
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class PretrainObjective:
         strategy: Any = "auto",
         precision: str | None = None,
         compile: bool | None = None,
+        nan_check_every: int | None = None,
         seed: int = 0,
         mixture_name: str = "mix",
         scale_name: str = "model_size",
@@ -143,6 +146,7 @@ class PretrainObjective:
         on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
         self.precision = precision or ("bf16-mixed" if on_gpu else "32-true")
         self.compile = on_gpu if compile is None else bool(compile)
+        self.nan_check_every = nan_check_every or (10 if on_gpu else 1)
         self.seed, self.mixture_name, self.scale_name = seed, mixture_name, scale_name
         self.trainer_kwargs = dict(trainer_kwargs or {})
         self.tokenizer: TextTokenizer | None = None
@@ -250,7 +254,7 @@ class PretrainObjective:
         module = CausalLMModule(
             scale, vocab, self.seq_len, self.names, self.target_weights, self.steps, lr=self.lr,
             weight_decay=self.weight_decay, warmup_steps=self.warmup_steps, min_lr_ratio=self.min_lr_ratio,
-            compile=self.compile,
+            compile=self.compile, nan_check_every=self.nan_check_every,
         )
         callback = OptunaStepCallback(trial, scale.flops_per_token(vocab, self.seq_len), n_params)
         if trial is not None:
