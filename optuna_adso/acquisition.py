@@ -23,6 +23,7 @@ onto faces.  It is vectorized and takes well under a second.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -180,6 +181,17 @@ def _refine(
     return w, value
 
 
+def _mask_taken(
+    scores: np.ndarray, weights: np.ndarray, f: Fidelity, taken: Sequence[tuple[np.ndarray, float]]
+) -> np.ndarray:
+    """Scores with every (mixture, scale) another run holds set to -inf."""
+    for w_taken, scale in taken:
+        if scale == f.scale:
+            same = np.all(np.abs(weights - w_taken) <= 1e-7, axis=1)
+            scores = np.where(same, -np.inf, scores)
+    return scores
+
+
 def optimize_acquisition(
     acq: Acquisition,
     spec: MixtureSpec,
@@ -188,25 +200,36 @@ def optimize_acquisition(
     n_candidates: int = 1024,
     n_screen: int = 64,
     n_refine_rounds: int = 3,
+    taken: Sequence[tuple[np.ndarray, float]] = (),
 ) -> Proposal:
-    """Best (mixture, fidelity).
+    """Best (mixture, fidelity) that no other run holds.
 
     ``info-per-cost`` works in two stages: the mixtures come from maximizing EI at the target (so
     every run is spent on a mixture that is a good bet for the target), then each of the best
     three is paired with the fidelity that buys the most target information per unit cost there.
     ``ei-per-cost`` maximizes over mixtures and fidelities jointly, as the paper does.
+    ``taken`` lists the (weights, scale) pairs of runs in flight: concurrent workers must not
+    run the same mixture at the same scale, and vertices attract several at once.
     """
+
+    def score(m: np.ndarray, f: Fidelity) -> np.ndarray:
+        return _mask_taken(acq.score(m, f), m, f, taken)
+
     cands = candidate_mixtures(rng, spec, n_candidates, anchors=acq.incumbent_weights[:4])
     ei_t, _, _ = acq.target_ei(cands)
     best: tuple[float, np.ndarray, int] = (-np.inf, cands[0], len(acq.fidelities) - 1)
     if acq.method == "info-per-cost":
-        starts = cands[np.argsort(-ei_t)[:3]]
-        for w in starts:
-            w, _ = _refine(lambda m: acq.target_ei(m)[0], w, -np.inf, spec, rng, n_refine_rounds)
+        order = np.argsort(-ei_t)
+        for rank, i in enumerate(order[:32]):
+            if rank >= 3 and np.isfinite(best[0]):
+                break  # the three best starts are refined; more only while all are taken
+            w = cands[i]
+            if rank < 3:
+                w, _ = _refine(lambda m: acq.target_ei(m)[0], w, -np.inf, spec, rng, n_refine_rounds)
             for j, f in enumerate(acq.fidelities):
-                score = float(acq.score(w[None], f)[0])
-                if score > best[0]:
-                    best = (score, w, j)
+                value = float(score(w[None], f)[0])
+                if value > best[0] or (not np.isfinite(best[0]) and np.isfinite(value)):
+                    best = (value, w, j)
     else:
         screened = cands
         if len(cands) > 4 * n_screen:
@@ -214,19 +237,19 @@ def optimize_acquisition(
             screened = np.vstack([screened, cands[rng.choice(len(cands), n_screen, replace=False)]])
         per_fidelity = []
         for j, f in enumerate(acq.fidelities):
-            s = acq.score(screened, f)
+            s = score(screened, f)
             i = int(np.argmax(s))
             per_fidelity.append((float(s[i]), screened[i], j))
         per_fidelity.sort(key=lambda t: -t[0])
-        for score, w, j in per_fidelity[:3]:  # refine the three best fidelities
+        for value, w, j in per_fidelity[:3]:  # refine the three best fidelities
             f = acq.fidelities[j]
-            w, score = _refine(lambda m, f=f: acq.score(m, f), w, score, spec, rng, n_refine_rounds)
-            if score > best[0]:
-                best = (score, w, j)
-    score, w, j = best
+            w, value = _refine(lambda m, f=f: score(m, f), w, value, spec, rng, n_refine_rounds)
+            if value > best[0]:
+                best = (value, w, j)
+    value, w, j = best
     w = normalize_rows(w)[0]
     _, mean_t, var_t = acq.target_ei(w[None])
-    return Proposal(w, acq.fidelities[j], float(score), float(mean_t[0]), float(np.sqrt(var_t[0])))
+    return Proposal(w, acq.fidelities[j], float(value), float(mean_t[0]), float(np.sqrt(var_t[0])))
 
 
 def minimize_target_mean(

@@ -253,6 +253,9 @@ class ADSOSampler(BaseSampler):
         data = read_study(study)
         if data is None:
             return {}
+        given = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        if all(name in given for name in data.spec.param_names):
+            return {}  # a retried or enqueued trial: its mixture is given, not proposed
         t0 = time.perf_counter()
         with single_threaded():
             proposal = self._propose(study, trial, data)
@@ -385,18 +388,20 @@ class ADSOSampler(BaseSampler):
             )
         pending = [np.column_stack([obs.pending_weights, axes.z(obs.pending_log_scale, obs.pending_log_step)])]
         in_flight = []
+        taken: list[tuple[np.ndarray, float]] = []  # (mixture, scale) of every run in flight
         for other in data.trials:
             if other.state != TrialState.RUNNING or other.number == trial.number:
                 continue
-            if trial_weights(other, data.spec) is not None:
-                continue  # its params are stored: already in obs.pending
-            raw = other.system_attrs.get(PROPOSAL_ATTR)
-            if raw and "weights" in json.loads(raw):
-                info = json.loads(raw)  # proposed, params not yet written
-                z = axes.z([math.log10(info["scale"])], [math.log10(info["stop_step"])])
-                pending.append(np.column_stack([np.array([info["weights"]]), z]))
-            elif other.number < trial.number:
-                in_flight.append(other)  # still computing its proposal, right now
+            held = self._held_point(other, data.spec)
+            if held is None:
+                if other.number < trial.number:
+                    in_flight.append(other)  # still computing its proposal, right now
+                continue
+            w, scale, stop_step = held
+            taken.append((w, scale))
+            if trial_weights(other, data.spec) is None:  # claimed, params not yet written
+                z = axes.z([math.log10(scale)], [math.log10(stop_step)])
+                pending.append(np.column_stack([w[None], z]))
         pending_x = np.vstack(pending)
         if len(pending_x):
             believed, _ = surrogate.predict(pending_x)  # kriging believer: pending runs return their mean
@@ -419,47 +424,62 @@ class ADSOSampler(BaseSampler):
             acq = Acquisition(
                 model, fidelities, incumbents, method=acq_name, cost_exponent=exponent, run_overhead=overhead
             )
-            return optimize_acquisition(acq, data.spec, stream, n_candidates=self.n_candidates)
+            return optimize_acquisition(acq, data.spec, stream, n_candidates=self.n_candidates, taken=taken)
 
         def as_pending(model: MultiFidelitySurrogate, p: Proposal) -> MultiFidelitySurrogate:
             x = np.column_stack([p.weights[None], np.array([p.fidelity.z])])
             return model.condition_on(x, model.predict(x)[0])
 
         for other in sorted(in_flight, key=lambda t: t.number)[-3:]:
-            surrogate = as_pending(surrogate, best_proposal(surrogate, self._rng(other)))
+            theirs = best_proposal(surrogate, self._rng(other))
+            taken.append((theirs.weights, theirs.fidelity.scale))
+            surrogate = as_pending(surrogate, theirs)
         proposal = best_proposal(surrogate, rng)
-        # Claim the point where every worker sees it, then look: a worker that proposed the same
-        # point at the same moment (vertices attract several at once) is caught by whichever of
-        # the two looks last, and the later claim yields and proposes again.
-        for _ in range(3):
-            claimed_at = time.time()
-            self._record(study, trial, proposal, 0.0, claimed_at=claimed_at)
-            if not self._taken_by_another(study, trial, data.spec, proposal, claimed_at):
+        # Claim the point where every worker sees it, then look.  Two workers that claim the same
+        # point at the same moment (vertices attract several at once) each write, then read: by
+        # the storage's ordering at least one of them sees the other's claim, and whoever sees a
+        # claim on its point yields and proposes again.  Ordering by claim time instead would fail:
+        # a claim stamped earlier may commit later than the other worker's look.
+        for _ in range(4):
+            self._record(study, trial, proposal, 0.0)
+            if not self._taken_by_another(study, trial, data, proposal):
                 break
+            taken.append((proposal.weights, proposal.fidelity.scale))
             surrogate = as_pending(surrogate, proposal)
             proposal = best_proposal(surrogate, rng)
         return proposal
 
-    def _taken_by_another(
-        self, study: Study, trial: FrozenTrial, spec: MixtureSpec, p: Proposal, claimed_at: float
-    ) -> bool:
-        """Whether another running trial holds the same (mixture, scale), claimed before ours."""
-        for other in study._storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            if other.number == trial.number:
-                continue
-            raw = other.system_attrs.get(PROPOSAL_ATTR)
-            info = json.loads(raw) if raw else {}
-            w = trial_weights(other, spec)
+    def _held_point(self, other: FrozenTrial, spec: MixtureSpec) -> tuple[np.ndarray, float, float] | None:
+        """(weights, scale, planned stop step) another trial runs or has claimed, if known."""
+        w = trial_weights(other, spec)
+        raw = other.system_attrs.get(PROPOSAL_ATTR)
+        info = json.loads(raw) if raw else {}
+        if w is not None:
             scale = other.params.get(self.target.scale_param) if self.target.scale_param else None
-            if w is None and "weights" in info:
-                w, scale = np.array(info["weights"]), info.get("scale")
-            if w is None or not np.allclose(w, p.weights, atol=1e-7):  # attrs keep 8 decimals
+            scale = info.get("scale") if scale is None else scale
+            return w, float(scale or self.target.scale or 1.0), float(info.get("stop_step") or self.target.step)
+        if "weights" in info:
+            return np.array(info["weights"]), float(info["scale"]), float(info["stop_step"])
+        return None
+
+    def _taken_by_another(self, study: Study, trial: FrozenTrial, data: StudyData, p: Proposal) -> bool:
+        """Whether a run this proposal did not see finish holds the same (mixture, scale) as ``p``.
+
+        That is every other trial but those already finished when ``data`` was read: a trial
+        that was running (or not yet created) then may have claimed, run and even finished the
+        same point while this proposal was being computed.
+        """
+        seen_finished = {t.number for t in data.trials if t.state.is_finished()}
+        for other in study._storage.get_all_trials(study._study_id, deepcopy=False):
+            if other.number == trial.number or other.number in seen_finished:
                 continue
-            if scale is not None and float(scale) != p.fidelity.scale:
+            if other.state == TrialState.WAITING:
                 continue
-            held_since = info.get("claimed_at")  # None once its proposal is final: held first
-            theirs = (-math.inf if held_since is None else float(held_since), other.number)
-            if theirs < (claimed_at, trial.number):
+            held = self._held_point(other, data.spec)
+            if held is None:
+                continue
+            w, scale, _ = held
+            if scale == p.fidelity.scale and np.allclose(w, p.weights, atol=1e-7):  # attrs keep 8 decimals
                 return True
         return False
 
@@ -484,9 +504,7 @@ class ADSOSampler(BaseSampler):
             at_top += c if scale == top_scale else 0.0
         return at_top, total
 
-    def _record(
-        self, study: Study, trial: FrozenTrial, p: Proposal, seconds: float, claimed_at: float | None = None
-    ) -> None:
+    def _record(self, study: Study, trial: FrozenTrial, p: Proposal, seconds: float) -> None:
         storage = study._storage
         # A full run carries no stop (None), so that it completes; always written, so a plan made
         # before the scale was declared (first trial) is replaced.
@@ -501,7 +519,6 @@ class ADSOSampler(BaseSampler):
             "target_std": p.target_std,
             "seconds": round(seconds, 4),
             "weights": [round(float(x), 8) for x in p.weights],
-            "claimed_at": claimed_at,
         }
         storage.set_trial_system_attr(trial._trial_id, PROPOSAL_ATTR, json.dumps(info))
         _logger.debug("trial %d: %s", trial.number, info)

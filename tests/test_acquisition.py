@@ -212,3 +212,16 @@ def test_minimize_target_mean_finds_optimum_on_face_or_vertex(centre, optimum):
     assert np.all(w[optimum == 0] < 0.02), w  # the zero weights are (near) exactly zero
     assert mean == pytest.approx(np.sum((optimum - centre) ** 2), abs=0.02)
     assert np.isfinite(std) and std >= 0
+
+
+@pytest.mark.parametrize("method", ["info-per-cost", "ei-per-cost"])
+def test_taken_mixture_and_scale_is_never_proposed_again(correlated, method):
+    """A (mixture, scale) that a concurrent run holds is excluded, whatever its score."""
+    s, incumbents = correlated
+    acq = Acquisition(s, [CHEAP, FULL], incumbents, method=method)
+    first = optimize_acquisition(acq, SPEC, np.random.default_rng(0), n_candidates=256)
+    taken = [(first.weights, first.fidelity.scale)]
+    again = optimize_acquisition(acq, SPEC, np.random.default_rng(0), n_candidates=256, taken=taken)
+    same_point = np.allclose(again.weights, first.weights, atol=1e-7)
+    assert not (same_point and again.fidelity.scale == first.fidelity.scale)
+    assert np.isfinite(again.score)

@@ -348,3 +348,25 @@ def test_scale_choices_are_floats_in_trial_params():
     study = optuna.create_study(sampler=make_sampler())
     study.optimize(make_objective(scales=[int(s) for s in SCALES]), n_trials=2)
     assert {type(t.params["model_size"]) for t in study.trials} == {float}
+
+
+def test_a_retried_trial_keeps_its_mixture_and_its_plan():
+    """RetryFailedTrialCallback re-creates a failed trial with its params and system attrs: the
+    sampler must run that mixture (not propose another) and keep the original's planned stop."""
+    from optuna.storages import RetryFailedTrialCallback
+
+    study = optuna.create_study(sampler=make_sampler(seed=0), pruner=adso.ADSOPruner())
+    study.optimize(make_objective(), n_trials=6)
+    failed = study.ask()
+    objective = make_objective()
+    weights = adso.suggest_mixture(failed, "mix", list(DOMAINS))
+    adso.suggest_scale(failed, "model_size", list(SCALES))
+    study.tell(failed, state=TrialState.FAIL)
+    original = study.trials[failed.number]
+    RetryFailedTrialCallback(max_retry=1)(study, original)
+    study.optimize(objective, n_trials=1)
+    retry = study.trials[-1]
+    assert retry.system_attrs["failed_trial"] == failed.number
+    np.testing.assert_allclose(mixture_params(retry), [weights[d] for d in DOMAINS])
+    assert retry.params["model_size"] == original.params["model_size"]
+    assert retry.system_attrs.get("adso:stop_step") == original.system_attrs.get("adso:stop_step")
