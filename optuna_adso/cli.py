@@ -257,24 +257,19 @@ def _recommendation(study: optuna.Study) -> Any:
 def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
     import time
 
+    name = args.study_name or f"demo-{int(time.time())}"
+    argv = ["--trials", str(args.trials), "--storage", args.storage, "--study-name", name, *extra]
+    module = "benchmarks.demo" if args.simulated else "optuna_adso.pretrain.demo"
     try:
-        demo = importlib.import_module("optuna_adso.pretrain.demo")
-        argv = ["--trials", str(args.trials), "--storage", args.storage, *extra]
-    except ImportError:
-        try:
-            demo = importlib.import_module("benchmarks.demo")
-        except ImportError:
-            raise CommandError("no demo found: run it from the repository root (benchmarks/demo.py)") from None
-        argv = ["--trials", str(args.trials), "--storage", args.storage,
-                "--study-name", args.study_name or f"demo-{int(time.time())}", *extra]
+        demo = importlib.import_module(module)
+    except ImportError as exc:
+        raise CommandError(f"cannot import the demo {module} ({exc}); --simulated needs the repository root") from None
     demo.main(argv)
     if not args.no_publish:
         from optuna_adso.dashboard import publish
 
-        summaries = optuna.get_all_study_summaries(open_storage(args.storage), include_best_trial=False)
-        latest = max(summaries, key=lambda s: s._study_id).study_name
-        publish(optuna.load_study(study_name=latest, storage=open_storage(args.storage)))
-        print(f"plots published to study {latest!r}; see them with: adso dashboard --storage {args.storage}")
+        publish(optuna.load_study(study_name=name, storage=open_storage(args.storage)))
+        print(f"plots published to study {name!r}; see them with: adso dashboard --storage {args.storage}")
     return 0
 
 
@@ -418,7 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adso", description="Find the best pre-training data mixture at a target scale.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("demo", help="run the demo study on SQLite and publish its plots")
-    p.add_argument("--trials", type=int, default=100)
+    p.add_argument("--trials", type=int, default=24)
+    p.add_argument("--simulated", action="store_true",
+                   help="the simulated world of benchmarks/demo.py instead of real tiny-LM pre-training")
     p.add_argument("--storage", default="sqlite:///adso_demo.db")
     p.add_argument("--study-name")
     p.add_argument("--no-publish", action="store_true", help="skip publishing plots to the dashboard")

@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 DOMAIN_LOSS_PREFIX = "val_loss/"
+DOMAIN_LOSS_ATTR = "val_losses"  # {domain: loss}, written by optuna_adso.pretrain's callback
 _COLORSCALE = "Viridis"
 
 
@@ -393,12 +394,13 @@ def plot_optimum_shift(
 # --- per-domain losses -----------------------------------------------------------------------
 
 
-def domain_losses(trial: FrozenTrial, prefix: str = DOMAIN_LOSS_PREFIX) -> dict[str, float]:
-    """``{domain: loss}`` from user attributes ``<prefix><domain>`` or a dict attribute ``<prefix>``."""
+def domain_losses(trial: FrozenTrial, prefix: str = DOMAIN_LOSS_PREFIX, nested: str = DOMAIN_LOSS_ATTR) -> dict[str, float]:
+    """``{domain: loss}`` from the dict user attribute ``nested`` (what the pre-training
+    objective writes) and user attributes ``<prefix><domain>`` (one number each)."""
     out: dict[str, float] = {}
-    nested = trial.user_attrs.get(prefix.rstrip("/"))
-    if isinstance(nested, dict):
-        out.update({str(k): float(v) for k, v in nested.items() if isinstance(v, (int, float))})
+    record = trial.user_attrs.get(nested)
+    if isinstance(record, dict):
+        out.update({str(k): float(v) for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
     for key, value in trial.user_attrs.items():
         if key.startswith(prefix) and isinstance(value, (int, float)) and not isinstance(value, bool):
             out[key[len(prefix):]] = float(value)
@@ -406,22 +408,24 @@ def domain_losses(trial: FrozenTrial, prefix: str = DOMAIN_LOSS_PREFIX) -> dict[
 
 
 def plot_domain_losses(
-    study: optuna.Study, *, top: int = 5, prefix: str = DOMAIN_LOSS_PREFIX, sampler: ADSOSampler | None = None
+    study: optuna.Study, *, top: int = 5, prefix: str = DOMAIN_LOSS_PREFIX, nested: str = DOMAIN_LOSS_ATTR,
+    sampler: ADSOSampler | None = None,
 ) -> go.Figure:
     """Per-domain validation losses of the ``top`` best trials at the largest scale that has them.
 
-    Reads user attributes ``<prefix><domain>`` (as the pre-training objective writes them);
-    values are only compared within one scale.  Without such attributes the figure says so.
+    Reads the user attribute ``val_losses`` (``{domain: loss}``, as the pre-training objective
+    writes it) or attributes ``val_loss/<domain>``; trials are only compared within one scale.
+    Without such attributes the figure says so.
     """
     if not isinstance(top, int) or top < 1:
         raise ValueError(f"top must be a positive int, got {top!r}")
     data = _data(study)
     title = "Per-domain losses of the top trials"
     by_number = {t.number: t for t in data.trials}
-    rows = [(r, domain_losses(by_number[r.number], prefix)) for r in _runs(data, _optional_sampler(study, sampler))]
+    rows = [(r, domain_losses(by_number[r.number], prefix, nested)) for r in _runs(data, _optional_sampler(study, sampler))]
     rows = [(r, losses) for r, losses in rows if losses and r.value is not None]
     if not rows:
-        return _empty(title, f"no trial recorded per-domain losses (user attributes '{prefix}<domain>')")
+        return _empty(title, f"no trial recorded per-domain losses (user attribute '{nested}' or '{prefix}<domain>')")
     scale = max(r.scale for r, _ in rows)
     rows = sorted([x for x in rows if x[0].scale == scale], key=lambda x: x[0].value, reverse=data.maximize)[:top]
     names = sorted({d for _, losses in rows for d in losses})

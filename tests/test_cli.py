@@ -141,3 +141,14 @@ def test_two_workers_share_one_study(tmp_path: Path) -> None:
     study = load(path)
     assert 4 <= len(study.trials) <= 5  # each worker checks the cap after its trial
     assert all(t.state.is_finished() for t in study.trials)
+
+
+def test_demo_runs_and_publishes_plots(tmp_path: Path, capsys) -> None:
+    storage = f"sqlite:///{tmp_path / 'demo.db'}"
+    argv = ["demo", "--simulated", "--trials", "4", "--storage", storage, "--study-name", "d"]
+    assert main(argv) == 0
+    assert "adso dashboard --storage" in capsys.readouterr().out
+    study = optuna.load_study(study_name="d", storage=storage)
+    assert len(study.trials) == 4
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    assert any("adso-mixtures" in k for k in attrs)
