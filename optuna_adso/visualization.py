@@ -274,7 +274,12 @@ def plot_fidelity_cost(study: optuna.Study, *, sampler: ADSOSampler | None = Non
 
 def _prefix_study(study: optuna.Study, data: StudyData, n: int) -> optuna.Study:
     """An in-memory copy of the study's first ``n`` finished trials and its ADSO declarations."""
-    prefix = optuna.create_study(direction="maximize" if data.maximize else "minimize")
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line per point
+    try:
+        prefix = optuna.create_study(direction="maximize" if data.maximize else "minimize")
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     storage, sid = prefix._storage, prefix._study_id
     for key, value in study._storage.get_study_system_attrs(study._study_id).items():
         if key.startswith("adso:"):
