@@ -33,6 +33,20 @@ class OptunaStepCallback(L.Callback):
         self.history: list[dict[str, Any]] = []
         self._t0 = time.perf_counter()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Spawned ranks (strategy="ddp_spawn") receive a handle, not the trial: a trial drags its
+        # sampler along, which need not pickle; rank 0 reopens the trial from the shared storage.
+        state = dict(self.__dict__)
+        if self.trial is not None:
+            state["trial"], state["_handle"] = None, TrialHandle(self.trial)
+        return state
+
+    def _trial(self) -> optuna.Trial | None:
+        handle = getattr(self, "_handle", None)
+        if self.trial is None and handle is not None:
+            self.trial = handle.resolve()
+        return self.trial
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.perf_counter()
 
@@ -46,10 +60,11 @@ class OptunaStepCallback(L.Callback):
         if not math.isfinite(record["objective"]):
             raise DivergenceError(f"validation loss is {record['objective']} at step {step}")
         prune = False
-        if trainer.is_global_zero and self.trial is not None:
-            self.trial.report(record["objective"], step=step)
-            write_user_attrs(self.trial, record, self.history)
-            prune = self.trial.should_prune()
+        trial = self._trial() if trainer.is_global_zero else None
+        if trial is not None:
+            trial.report(record["objective"], step=step)
+            write_user_attrs(trial, record, self.history)
+            prune = trial.should_prune()
         prune = bool(trainer.strategy.broadcast(prune, src=0))
         if prune:
             self.pruned_at = step
@@ -68,6 +83,25 @@ class OptunaStepCallback(L.Callback):
         }
         self.history.append(record)
         return record
+
+
+class TrialHandle:
+    """What another process needs to reopen a running trial: storage, study name, id, pruner."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        storage = trial.study._storage
+        if isinstance(getattr(storage, "_backend", storage), optuna.storages.InMemoryStorage):
+            raise ValueError(
+                "a trial trained in spawned processes (strategy='ddp_spawn') needs a storage they can "
+                "reach: use an RDB storage (sqlite:///..., postgresql://...), not in-memory"
+            )
+        self.storage, self.study_name = storage, trial.study.study_name
+        self.trial_id, self.pruner = trial._trial_id, trial.study.pruner
+
+    def resolve(self) -> optuna.Trial:
+        study = optuna.load_study(study_name=self.study_name, storage=self.storage, pruner=self.pruner,
+                                  sampler=optuna.samplers.RandomSampler())
+        return optuna.Trial(study, self.trial_id)
 
 
 def _tensor(value: float, device):

@@ -178,6 +178,14 @@ class PackedDomain:
     def n_blocks(self, seq_len: int) -> int:
         return self.n_tokens // seq_len
 
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled by path (DDP spawn, DataLoader workers): never copy the token file into a pickle
+        return {"name": self.name, "path": str(self.path), "dtype": self.tokens.dtype.str, "from_cache": self.from_cache}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.name, self.path, self.from_cache = state["name"], Path(state["path"]), state["from_cache"]
+        self.tokens = np.memmap(self.path, dtype=np.dtype(state["dtype"]), mode="r")
+
     def block(self, i: int, seq_len: int) -> torch.Tensor:
         return torch.from_numpy(self.tokens[i * seq_len : (i + 1) * seq_len].astype(np.int64))
 

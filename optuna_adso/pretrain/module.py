@@ -124,5 +124,6 @@ class CausalLMModule(L.LightningModule):
         per = (sums[:, 0] / sums[:, 1].clamp_min(1)).tolist()
         self.val_losses = dict(zip(self.domain_names, per))
         self.val_objective = float(sum(w * self.val_losses[d] for d, w in self.target_weights.items()))
-        if self.trainer.logger is not None:
-            self.log_dict({f"val/{k}": v for k, v in {**self.val_losses, "objective": self.val_objective}.items()})
+        # logged also without a logger: Lightning hands callback_metrics back from spawned ranks
+        metrics = {f"val/{k}": v for k, v in {**self.val_losses, "objective": self.val_objective}.items()}
+        self.log_dict({**metrics, "adso/step": float(self.trainer.global_step)}, sync_dist=False)

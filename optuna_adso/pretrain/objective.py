@@ -217,8 +217,8 @@ class PretrainObjective:
         trial.set_user_attr("scale", scale.name)
         try:
             result = self.train(weights, scale, trial, steps=planned_stop(trial, self.steps))
-        except (DivergenceError, torch.cuda.OutOfMemoryError, RuntimeError) as exc:
-            if not isinstance(exc, DivergenceError) and "out of memory" not in str(exc).lower():
+        except Exception as exc:  # noqa: BLE001 - only divergence and OOM are caught, see _is_failure
+            if not _is_failure(exc):
                 raise
             reason = f"{type(exc).__name__}: {exc}"
             trial.set_user_attr("failure_reason", reason[:500])
@@ -264,13 +264,40 @@ class PretrainObjective:
         with _quiet():
             trainer = self._trainer(stop, callback)
             trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loaders)
-            last = callback.history[-1]["step"] if callback.history else 0
-            if callback.pruned_at is None and last != trainer.global_step:
-                trainer.validate(module, dataloaders=val_loaders, verbose=False)
-        return RunResult(
-            module.val_objective, dict(module.val_losses), callback.pruned_at, callback.history, n_params,
-            time.perf_counter() - t0,
-        )
+            result = self._outcome(trainer, module, callback, trial)
+            if result.pruned_at is None and (not result.history or result.history[-1]["step"] != stop):
+                trainer.validate(module, dataloaders=val_loaders, verbose=False)  # report the last step
+                result = self._outcome(trainer, module, callback, trial)
+        result.n_params, result.wall_seconds = n_params, time.perf_counter() - t0
+        return result
+
+    def _outcome(self, trainer: L.Trainer, module: CausalLMModule, callback: OptunaStepCallback,
+                 trial: optuna.Trial | None) -> RunResult:
+        """The run's result, also when it ran in spawned processes (``strategy="ddp_spawn"``).
+
+        In process, the callback and module hold it.  Spawned ranks cannot hand objects back, so
+        then it is read from what rank 0 wrote: the trial in storage (and the pruner asked again,
+        from the same storage), or without a trial the metrics Lightning returns from rank 0.
+        """
+        if callback.history:
+            return RunResult(module.val_objective, dict(module.val_losses), callback.pruned_at, list(callback.history))
+        if trial is not None:
+            frozen = trial.study._storage.get_trial(trial._trial_id)
+            curve = frozen.user_attrs.get("val_curve", [])
+            if not curve:
+                return RunResult(math.nan, {}, None, [])
+            history = [{"step": c["step"], "objective": c["objective"],
+                        "val_losses": {n: c[n] for n in self.names}} for c in curve]
+            # this process's Trial caches only its own reports: ask the pruner on the stored trial
+            pruned = history[-1]["step"] if trial.study.pruner.prune(trial.study, frozen) else None
+            return RunResult(history[-1]["objective"], history[-1]["val_losses"], pruned, history)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        if "adso/step" not in metrics:
+            return RunResult(math.nan, {}, None, [])
+        losses = {n: metrics[f"val/{n}"] for n in self.names}
+        step = int(metrics["adso/step"])
+        return RunResult(metrics["val/objective"], losses, None,
+                         [{"step": step, "objective": metrics["val/objective"], "val_losses": losses}])
 
     def _trainer(self, max_steps: int, callback: OptunaStepCallback) -> L.Trainer:
         kwargs = dict(
@@ -314,6 +341,17 @@ def _target_weights(target: Any, names: list[str]) -> dict[str, float]:
     return {k: float(v) for k, v in items.items()}
 
 
+def _is_failure(exc: BaseException) -> bool:
+    """A run that diverged or ran out of memory: the trial fails, the study goes on.
+
+    Spawned ranks re-raise in the parent as a wrapper whose text names the original error.
+    """
+    if isinstance(exc, (DivergenceError, torch.cuda.OutOfMemoryError)):
+        return True
+    text = f"{type(exc).__name__}: {exc}"
+    return "DivergenceError" in text or "OutOfMemoryError" in text or "out of memory" in text.lower()
+
+
 def _free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
@@ -333,6 +371,7 @@ class _quiet:
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*`max_epochs` was not set.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
 
     def __exit__(self, *exc: Any) -> None:
         self._warnings.__exit__(*exc)
