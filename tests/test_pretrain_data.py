@@ -153,3 +153,16 @@ def test_any_hugging_face_tokenizer_object_works_like_the_offline_one(prepared, 
     assert wrapped.encode_batch(text) == prepared.tokenizer.encode_batch(text)
     with pytest.raises(TypeError, match="tokenizer must be None"):
         resolve_tokenizer(42, prepared.domains, tmp_path)
+
+
+def test_hf_load_dataset_streaming_from_local_files(tmp_path, prepared):
+    path = tmp_path / "rows.jsonl"
+    rows = [{"body": f"streamed row {i} about data mixtures"} for i in range(30)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    streamed = Domain.from_hf("web", "json", split="train", text_field="body", streaming=True,
+                              max_documents=20, data_files=str(path))
+    assert list(streamed.iter_texts()) == [r["body"] for r in rows[:20]]
+    packed = pack_domain(streamed, prepared.tokenizer, tmp_path)
+    assert not packed.from_cache and pack_domain(streamed, prepared.tokenizer, tmp_path).from_cache
+    with pytest.raises(ValueError, match="max_documents must be a positive int"):
+        Domain.from_hf("web", "json", max_documents=0)

@@ -77,10 +77,17 @@ class Domain:
     @classmethod
     def from_hf(
         cls, name: str, path: str, config: str | None = None, split: str = "train", text_field: str = "text",
-        streaming: bool = False, max_documents: int | None = None,
+        streaming: bool = False, max_documents: int | None = None, data_files: Any = None,
     ) -> Domain:
-        """A dataset loaded with ``datasets.load_dataset(path, config, split=..., streaming=...)``."""
-        opts = {"config": config, "split": split, "streaming": bool(streaming), "max_documents": max_documents}
+        """A dataset loaded with ``datasets.load_dataset(path, config, split=..., streaming=...)``.
+
+        ``data_files`` goes to ``load_dataset`` too (e.g. ``path="json"`` with local or remote
+        files).  Cap a streamed source with ``max_documents``: it is tokenized once, in full.
+        """
+        if max_documents is not None and (not isinstance(max_documents, int) or max_documents < 1):
+            raise ValueError(f"Domain {name!r}: max_documents must be a positive int or None, got {max_documents!r}")
+        opts = {"config": config, "split": split, "streaming": bool(streaming), "max_documents": max_documents,
+                "data_files": data_files}
         return cls(name, "hf", path, text_field, opts)
 
     @classmethod
@@ -122,7 +129,8 @@ class Domain:
         import datasets
 
         o = self.options
-        return datasets.load_dataset(self.source, o["config"], split=o["split"], streaming=o["streaming"])
+        extra = {"data_files": o["data_files"]} if o.get("data_files") is not None else {}
+        return datasets.load_dataset(self.source, o["config"], split=o["split"], streaming=o["streaming"], **extra)
 
     def fingerprint(self) -> str:
         """What identifies the content: files by path, size and mtime; datasets by their fingerprint."""
