@@ -186,7 +186,7 @@ class PretrainObjective:
 
     def n_params(self, scale: str | Scale) -> int:
         """Exact parameter count of a scale for this objective's vocabulary and sequence length."""
-        self.prepare() if self.tokenizer is None else None
+        self.prepare()
         return get_scale(scale).n_params(self.tokenizer.vocab_size, self.seq_len)
 
     def scale_choices(self) -> dict[str, int]:
