@@ -126,13 +126,21 @@ def build_objective(config: StudyConfig) -> tuple[Callable[[optuna.Trial], float
     options = dict(config.pretrain)
     options.setdefault("steps", config.target_step)
     options.setdefault("seed", config.seed)
+    domains = []
+    for d in config.domains:
+        try:
+            domains.append(Domain.from_files(d.name, d.path))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"domains.{d.name}.path", str(exc), config.source) from None
     try:
-        objective = PretrainObjective([Domain.from_files(d.name, d.path) for d in config.domains],
-                                      list(config.scales), **options)
-    except TypeError as exc:
+        objective = PretrainObjective(domains, list(config.scales), **options)
+    except (TypeError, ValueError) as exc:
         raise ConfigError("pretrain", f"bad PretrainObjective option ({exc})", config.source) from None
     target = config.target_scale
-    target_params = float(objective.n_params(target)) if isinstance(target, str) else float(target)
+    try:  # a named target needs the exact parameter count: tokenizes the data once (cached)
+        target_params = float(objective.n_params(target)) if isinstance(target, str) else float(target)
+    except ValueError as exc:
+        raise ConfigError("domains", f"the pretrain objective cannot use this data ({exc})", config.source) from None
     return objective, target_params, objective.cost()
 
 
@@ -183,12 +191,13 @@ class _Progress:
         from tqdm.auto import tqdm
 
         self.config, self.sampler = config, sampler
-        self.bar = tqdm(total=100, unit="% of budget", desc=f"adso {config.study_name}", leave=True)
+        self.bar = tqdm(total=100, desc=f"adso {config.study_name}", leave=True,
+                        bar_format="{desc}: {percentage:3.0f}% of budget |{bar}| [{elapsed}<{remaining}{postfix}]")
 
     def __call__(self, study: optuna.Study, trial: Any) -> None:
         done = min(100.0, 100.0 * _spent_fraction(self.config, study, self.sampler))
-        self.bar.update(round(done - self.bar.n, 1))
-        self.bar.set_postfix(trial=trial.number)
+        self.bar.set_postfix(trial=trial.number, refresh=False)
+        self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
         self.bar.close()
@@ -376,6 +385,7 @@ def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
 
     study, _ = _study_from_args(args)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     for name, plot in tqdm(PLOTS.items(), desc="plots", unit="figure"):
         fig = plot(study)
         fig.write_html(out / f"{name}.html") if args.html else write_image(fig, out / f"{name}.png")

@@ -241,6 +241,9 @@ def parse_config(data: Any, source: str | None = None) -> StudyConfig:
     if isinstance(target_scale, float) and numeric and target_scale < min(numeric):
         raise ConfigError("target.scale", f"expected a size at or above the smallest proxy scale {min(numeric):g}, "
                           f"got {target_scale:g}", src)
+    if is_pretrain and "cost" in data:
+        raise ConfigError("cost", "not used with 'objective: pretrain' (its FLOPs count, from its own tokens "
+                          "per step, is the cost); remove it", src)
     cost = _mapping(data.get("cost", {}), "cost", _TOP_KEYS["cost"], src)
     _unknown_keys(cost, ("tokens_per_step",), "cost.", src)
     tokens = _number(cost["tokens_per_step"], "cost.tokens_per_step", src) if "tokens_per_step" in cost else 1.0

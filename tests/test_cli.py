@@ -152,3 +152,33 @@ def test_demo_runs_and_publishes_plots(tmp_path: Path, capsys) -> None:
     assert len(study.trials) == 4
     attrs = study._storage.get_study_system_attrs(study._study_id)
     assert any("adso-mixtures" in k for k in attrs)
+
+
+def test_plot_writes_every_figure(done: Path, tmp_path: Path) -> None:
+    assert main(["plot", str(done), "--out", str(tmp_path / "plots"), "--html"]) == 0
+    names = sorted(p.stem for p in (tmp_path / "plots").glob("*.html"))
+    assert names == ["domain-losses", "fidelity-cost", "mixtures", "optimum-shift", "recommendation-history"]
+
+
+def test_pretrain_objective_from_config(tmp_path: Path) -> None:
+    """``objective: pretrain``: real tiny-LM training on files named in the config, 2 trials."""
+    corpus = pytest.importorskip("optuna_adso.pretrain.corpus")
+    root = Path(corpus.build_corpus(tmp_path, max_chars_per_domain=40_000)[0].source[0]).parent
+    domains = {"code": {"path": str(root / "code.jsonl")}, "docs": {"path": str(root / "docs.parquet")},
+               "docstrings": {"path": str(root / "docstrings")}}
+    path = write_config(
+        tmp_path, domains=domains, scales=["tiny-32", "tiny-64"],
+        target={"scale": "tiny-64", "step": 16}, budget={"trials": 2}, objective="pretrain", cost=None,
+        pretrain={"batch_size": 4, "seq_len": 32, "vocab_size": 512, "eval_every": 8, "accelerator": "cpu",
+                  "cache_dir": str(tmp_path / "cache"), "max_val_blocks": 4},
+    )
+    assert main(["optimize", str(path), "--no-progress", "--dashboard-every", "0"]) == 0
+    study = load(path)
+    assert len(study.trials) == 2
+    assert all(set(t.user_attrs["mix"]) == {"code", "docs", "docstrings"} for t in study.trials)
+    no_paths = write_config(tmp_path, domains=["code", "docs"], objective="pretrain", scales=["tiny-32"],
+                            target={"scale": "tiny-32", "step": 16}, cost=None)
+    assert main(["optimize", str(no_paths), "--no-progress"]) == 2
+    missing = write_config(tmp_path, domains={**domains, "docs": {"path": str(tmp_path / "nowhere.jsonl")}},
+                           objective="pretrain", scales=["tiny-32"], target={"scale": "tiny-32", "step": 16}, cost=None)
+    assert main(["optimize", str(missing), "--no-progress"]) == 2
