@@ -20,10 +20,9 @@ import argparse
 import functools
 import importlib
 import json
-import math
 import multiprocessing
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 

@@ -49,6 +49,14 @@ def recommendation_note(rec: Recommendation) -> str:
     )
 
 
+def _check_plots(plots: Sequence[str] | None) -> list[str]:
+    names = list(PLOTS) if plots is None else list(plots)
+    unknown = sorted(set(names) - set(PLOTS))
+    if unknown:
+        raise ValueError(f"plots must be among {sorted(PLOTS)}, got unknown {unknown}")
+    return names
+
+
 def publish(
     study: optuna.Study, *, sampler: ADSOSampler | None = None, plots: Sequence[str] | None = None
 ) -> Recommendation | None:
@@ -57,10 +65,7 @@ def publish(
     A plot that fails (say, no model yet this early) is logged and skipped: publishing must never
     break the study it describes.
     """
-    names = list(PLOTS) if plots is None else list(plots)
-    unknown = sorted(set(names) - set(PLOTS))
-    if unknown:
-        raise ValueError(f"plots must be among {sorted(PLOTS)}, got unknown {unknown}")
+    names = _check_plots(plots)
     from optuna_dashboard import save_note, save_plotly_graph_object
 
     for name in names:
@@ -92,7 +97,7 @@ class DashboardCallback:
             raise ValueError(f"every must be a positive int, got {every!r}")
         self.every = every
         self.sampler = sampler
-        self.plots = plots
+        self.plots = _check_plots(plots)
         self._published_at = 0
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:

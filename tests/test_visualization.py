@@ -115,3 +115,20 @@ def test_png_export(study: optuna.Study, tmp_path) -> None:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) > 10_000
+
+
+def test_dashboard_callback_publishes_every_n_trials() -> None:
+    from optuna_dashboard import get_note
+
+    from optuna_adso.dashboard import DashboardCallback, publish
+
+    s = optuna.create_study(sampler=make_sampler(1), pruner=adso.ADSOPruner())
+    s.optimize(make_objective(), n_trials=5, callbacks=[DashboardCallback(every=2, plots=["mixtures"])])
+    assert "after 4 trials" in get_note(s)  # published after trials 2 and 4, not 5
+    attrs = s._storage.get_study_system_attrs(s._study_id)
+    assert any("adso-mixtures" in k for k in attrs)
+    assert not any("adso-optimum-shift" in k for k in attrs)
+    with pytest.raises(ValueError, match="plots must be among"):
+        publish(s, plots=["nope"])
+    with pytest.raises(ValueError, match="plots must be among"):
+        DashboardCallback(plots=["nope"])  # refused before the study runs
