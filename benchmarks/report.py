@@ -74,7 +74,8 @@ class Summary:
     best_observed: tuple[float, float, float]  # final regret of the best observed full run
     spent: tuple[float, float, float]
     trials: float
-    sampler_seconds: np.ndarray  # every trial's, all seeds pooled
+    sampler_seconds: np.ndarray  # every trial's, all seeds pooled (wall)
+    sampler_cpu_seconds: np.ndarray  # the same in CPU seconds
     wall_seconds: float  # median per seed
 
     @classmethod
@@ -86,6 +87,7 @@ class Summary:
             reached[level] = sum(math.isfinite(h) for h in hits)
         observed = [float(t.best_observed_regret[-1]) for t in traces if len(t.best_observed_regret)]
         seconds = [np.asarray(t.sampler_seconds, dtype=float) for t in traces]
+        cpu = [np.asarray(t.sampler_cpu_seconds, dtype=float) for t in traces]
         return cls(
             method=method,
             seeds=len(traces),
@@ -96,6 +98,7 @@ class Summary:
             spent=quartiles([float(t.flops[-1]) if t.n_trials else 0.0 for t in traces]),
             trials=float(np.median([t.n_trials for t in traces])),
             sampler_seconds=np.concatenate(seconds) if seconds else np.zeros(0),
+            sampler_cpu_seconds=np.concatenate(cpu) if cpu else np.zeros(0),
             wall_seconds=float(np.median([t.wall_seconds for t in traces])),
         )
 
@@ -411,20 +414,23 @@ def _timing_section(
     lines = [
         "## Sampler time per trial",
         "",
-        "Seconds spent in the sampler's hooks per trial (all problems and seeds pooled; ADSO's",
-        "first trials are random startup trials, hence mean and median differ), and seconds per",
+        "Seconds (wall, and CPU of the study's process) spent in the sampler's hooks per trial",
+        "(all problems and seeds pooled; ADSO's first trials are random startup trials, hence mean",
+        "and median differ), and seconds per",
         "(problem, method, seed) cell, which include the objective, the pruner, the",
         "recommendation and, in a fresh worker, imports and the optimum search. Wall seconds",
         "depend on what else the machine ran; CPU seconds are what a cell costs on a free core.",
         "",
-        "| method | mean s/trial | median s/trial | 90% s/trial | trials per study (median) "
+        "| method | mean s/trial | median s/trial | 90% s/trial | mean CPU s/trial | trials per study (median) "
         "| wall s per cell (median) | CPU s per cell (median) | CPU s in all |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     total_wall = total_cpu = 0.0
     for m in methods:
         secs = np.concatenate([s[m].sampler_seconds for s in summaries.values() if m in s])
         secs = secs[np.isfinite(secs)]
+        sampler_cpu = np.concatenate([s[m].sampler_cpu_seconds for s in summaries.values() if m in s])
+        sampler_cpu = sampler_cpu[np.isfinite(sampler_cpu)]
         trials = [s[m].trials for s in summaries.values() if m in s]
         wall = [x for p in (cell_seconds or {}).values() for x in p.get(m, [])]
         cpu = [x for p in (cell_cpu or {}).values() for x in p.get(m, [])]
@@ -437,7 +443,7 @@ def _timing_section(
 
         lines.append(
             f"| {LABELS.get(m, m)} | {stat(np.mean)} | {stat(np.median)} "
-            f"| {stat(lambda x: np.percentile(x, 90))} | {np.median(trials):.0f} "
+            f"| {stat(lambda x: np.percentile(x, 90))} | {stat(np.mean, sampler_cpu)} | {np.median(trials):.0f} "
             f"| {stat(np.median, wall, 1)} | {stat(np.median, cpu, 1)} | {sum(cpu):.0f} |"
         )
     if total_wall:

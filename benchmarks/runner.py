@@ -53,7 +53,10 @@ _NOISE_SALT = 0xB0B5
 _MAX_TRIALS = 100_000  # a guard against a budget that zero-cost trials never spend
 
 
-_ARRAY_FIELDS = ("flops", "regret", "trial_scale", "trial_steps", "sampler_seconds", "best_observed_regret")
+_ARRAY_FIELDS = (
+    "flops", "regret", "trial_scale", "trial_steps", "sampler_seconds", "sampler_cpu_seconds",
+    "best_observed_regret",
+)
 
 
 @dataclass
@@ -71,7 +74,8 @@ class Trace:
     trial_state: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
     final_mixture: dict[str, float] = field(default_factory=dict)
-    sampler_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trial
+    sampler_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trial, wall
+    sampler_cpu_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trial, CPU
     # regret of the best observed completed full run (noisy problems only; NaN before any)
     best_observed_regret: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -142,6 +146,7 @@ class TimedSampler(optuna.samplers.BaseSampler):
     def __init__(self, inner: optuna.samplers.BaseSampler) -> None:
         self.inner = inner
         self.seconds: dict[int, float] = {}
+        self.cpu_seconds: dict[int, float] = {}  # this process's CPU time: robust to a busy machine
 
     def __getattr__(self, name: str) -> Any:
         if name == "inner":  # not set yet (unpickling): no recursion
@@ -149,11 +154,12 @@ class TimedSampler(optuna.samplers.BaseSampler):
         return getattr(self.inner, name)
 
     def _timed(self, number: int, fn: Any, *args: Any) -> Any:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
             return fn(*args)
         finally:
             self.seconds[number] = self.seconds.get(number, 0.0) + time.perf_counter() - t0
+            self.cpu_seconds[number] = self.cpu_seconds.get(number, 0.0) + time.process_time() - c0
 
     def infer_relative_search_space(self, study, trial):  # type: ignore[no-untyped-def]
         return self._timed(trial.number, self.inner.infer_relative_search_space, study, trial)
@@ -240,6 +246,7 @@ class _Recorder:
         self.uniform = np.full(problem.k, 1.0 / problem.k)
         self.timer: TimedSampler | None = None
         self.sampler_seconds: list[float] = []
+        self.sampler_cpu: list[float] = []
         self.track_observed = problem.noise_std > 0
         self.observed: tuple[float, float, np.ndarray] | None = None  # (scale, value, weights)
         self.observed_regret: list[float] = []
@@ -306,6 +313,7 @@ class _Recorder:
         self.steps.append(float(last_step))
         self.states.append(trial.state.name)
         self.sampler_seconds.append(self.timer.seconds.pop(trial.number, 0.0) if self.timer else math.nan)
+        self.sampler_cpu.append(self.timer.cpu_seconds.pop(trial.number, 0.0) if self.timer else math.nan)
         if self.track_observed:
             self.observed_regret.append(self._best_observed(trial, scale))
         self.final = w
@@ -398,5 +406,6 @@ def run_study(
         wall_seconds=wall,
         final_mixture={d: float(x) for d, x in zip(problem.domains, final)},
         sampler_seconds=np.array(recorder.sampler_seconds),
+        sampler_cpu_seconds=np.array(recorder.sampler_cpu),
         best_observed_regret=np.array(recorder.observed_regret),
     )

@@ -58,6 +58,8 @@ def make_problem(name: str, paper_dir: str | None = None) -> Problem:
     if name in SYNTHETIC_PROBLEMS:
         problem = synthetic_world(**SYNTHETIC_PROBLEMS[name])
         problem.name = name  # the suite's name also says what the variant is (noisy)
+        gap = problem.uniform_value - problem.optimum_value
+        problem.description += f"; run-to-run noise std {problem.noise_std:g} ({problem.noise_std / gap:.0%} of the gap)"
         return problem
     raise ValueError(f"unknown problem {name!r}; choose from {list(PROBLEMS)}")
 
@@ -214,15 +216,20 @@ def _kind(method: str) -> str:
 
 
 class Eta:
-    """Estimate of the wall time left: mean seconds per cell of each method so far, over jobs."""
+    """Estimate of the wall time left, over ``jobs`` processes.
 
-    # Priors (seconds per cell) before any cell of a kind has finished, from single-cell
-    # measurements on 2 cores: ~0.8 s of sampler time per ADSO trial.
+    Per cell: the mean seconds of the cells of the same method finished in this run; before
+    any, the CPU seconds measured for the same (problem, method, settings) in any saved suite
+    (``measured``, e.g. a one-seed probe); else a prior of ~1 s per trial of an ADSO-family
+    study (its sampler time on 2 shared cores) and 0.2 s per baseline trial.
+    """
+
     PRIOR = {"multi-fidelity": 1.0, "baseline": 0.2}
 
-    def __init__(self, todo: list[Cell], jobs: int) -> None:
+    def __init__(self, todo: list[Cell], jobs: int, measured: dict[tuple[str, str], float] | None = None) -> None:
         self.left = list(todo)
         self.jobs = jobs
+        self.measured = measured or {}
         self.done: dict[str, list[float]] = {}
 
     def finished(self, cell: Cell, seconds: float) -> None:
@@ -233,11 +240,31 @@ class Eta:
         seen = self.done.get(cell.method)
         if seen:
             return sum(seen) / len(seen)
+        if (cell.problem, cell.method) in self.measured:
+            return self.measured[cell.problem, cell.method]
         trials = cell.settings["max_trials"] if _kind(cell.method) == "multi-fidelity" else cell.settings["budget"]
         return self.PRIOR[_kind(cell.method)] * trials
 
     def seconds_left(self) -> float:
         return sum(self.guess(c) for c in self.left) / self.jobs
+
+
+def measured_cpu(results: Path, todo: Iterable[Cell]) -> dict[tuple[str, str], float]:
+    """Median CPU seconds of saved cells (any suite under ``results``) with the same problem,
+    method and settings as a cell of ``todo``."""
+    out: dict[tuple[str, str], float] = {}
+    for key in {(c.problem, c.method): c for c in todo}.values():
+        seen = []
+        for path in Path(results).glob(f"*/{key.problem}/{key.method}/seed*.json"):
+            try:
+                saved = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if saved.get("settings") == key.settings and "cell_cpu_seconds" in saved:
+                seen.append(float(saved["cell_cpu_seconds"]))
+        if seen:
+            out[key.problem, key.method] = float(sorted(seen)[len(seen) // 2])
+    return out
 
 
 def _fmt_seconds(s: float) -> str:
@@ -268,7 +295,8 @@ def run_suite(
     todo = [c for c in everything if load_cell(c.path(root), c.settings) is None]
     # slowest kind first, so the last cells to finish are short ones (better use of the jobs)
     todo.sort(key=lambda c: (_kind(c.method) != "multi-fidelity", c.problem, c.method, c.seed))
-    eta = Eta(todo, jobs)
+    measured = measured_cpu(results, todo)
+    eta = Eta(todo, jobs, measured)
     log(
         f"suite {config.name!r}: {len(everything)} cells, {len(everything) - len(todo)} saved, "
         f"{len(todo)} to run on {jobs} process(es); first estimate {_fmt_seconds(eta.seconds_left())}"
@@ -278,6 +306,10 @@ def run_suite(
         for c in todo:
             per_method[c.method] = per_method.get(c.method, 0) + 1
         log("cells to run per method: " + ", ".join(f"{m} {n}" for m, n in per_method.items()))
+        log(
+            f"estimate from CPU seconds measured in saved suites for {len(measured)} of "
+            f"{len({(c.problem, c.method) for c in todo})} (problem, method) pairs, priors for the rest"
+        )
         return {"config": config.to_dict(), "todo": len(todo), "estimate_seconds": eta.seconds_left()}
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

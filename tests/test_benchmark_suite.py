@@ -51,7 +51,7 @@ def test_quick_report_has_tables_figures_and_verdicts(quick: dict[str, Path]) ->
     assert "| problem | target | observed (medians) | status |" in text
     assert "**MET**" in text or "**NOT MET**" in text
     assert "best observed run" in text  # the noisy world's noise-floor column
-    assert "CPU s per cell" in text and "minutes of wall time on 2 free cores" in text
+    assert "CPU s per cell" in text and "mean CPU s/trial" in text and "minutes of wall time on 2 free cores" in text
     pngs = sorted(quick["img"].glob("bench-quick-*.png"))
     assert pngs and all(p.read_bytes()[:8] == PNG_MAGIC and p.stat().st_size > 10_000 for p in pngs)
     for png in pngs:  # every figure is linked from the report, relative to it
@@ -68,6 +68,7 @@ def test_quick_traces_are_complete_and_methods_behave(quick: dict[str, Path]) ->
             assert [t.seed for t in ts] == [0, 1]
             for t in ts:
                 assert len(t.sampler_seconds) == t.n_trials and np.all(t.sampler_seconds >= 0)
+                assert len(t.sampler_cpu_seconds) == t.n_trials and np.all(t.sampler_cpu_seconds >= 0)
                 assert np.all(np.diff(t.flops) > 0)
         for t in by_method["adso-noprune"]:  # no pruner: every run to its full length
             assert set(t.trial_state) == {"COMPLETE"}
