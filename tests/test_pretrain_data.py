@@ -10,7 +10,7 @@ import torch
 
 from optuna_adso.pretrain import DataBudgetError, Domain, PretrainObjective
 from optuna_adso.pretrain.corpus import DOMAIN_NAMES, build_corpus
-from optuna_adso.pretrain.data import MixtureDataset, apportion, pack_domain, plan_mixture
+from optuna_adso.pretrain.data import HeldOutSplit, MixtureDataset, apportion, pack_domain, plan_mixture
 from optuna_adso.pretrain.tokenizer import resolve_tokenizer
 
 SEQ = 32
@@ -88,7 +88,7 @@ def test_sampled_batches_match_the_weights_by_token_share(prepared):
     weights = {"code": 0.5, "docs": 0.3, "docstrings": 0.2, "licenses": 0.0}
     n = 600
     plan = plan_mixture(prepared.train_blocks(), weights, n, max_epochs=4, seed=1)
-    ds = MixtureDataset(prepared.packed, plan, SEQ, prepared.val_blocks)
+    ds = MixtureDataset(prepared.packed, plan, SEQ, prepared.splits)
     loader = torch.utils.data.DataLoader(ds, batch_size=8, drop_last=True)
     tokens = np.zeros(4)
     for batch in loader:
@@ -166,3 +166,14 @@ def test_hf_load_dataset_streaming_from_local_files(tmp_path, prepared):
     assert not packed.from_cache and pack_domain(streamed, prepared.tokenizer, tmp_path).from_cache
     with pytest.raises(ValueError, match="max_documents must be a positive int"):
         Domain.from_hf("web", "json", max_documents=0)
+
+
+@pytest.mark.parametrize("n_blocks,n_val", [(10, 3), (7, 1), (100, 64), (5, 4), (64, 64 // 2)])
+def test_held_out_blocks_are_strided_and_disjoint_from_training(n_blocks, n_val):
+    split = HeldOutSplit(n_blocks, n_val)
+    val = [split.val_block(i) for i in range(n_val)]
+    train = [split.train_block(t) for t in range(split.n_train)]
+    assert sorted(val + train) == list(range(n_blocks))  # a partition: nothing trained is evaluated
+    assert val[-1] >= (n_blocks - 1) // 2 or n_val == 1  # spread over the domain, not its first blocks
+    with pytest.raises(DataBudgetError):
+        HeldOutSplit(3, 3)

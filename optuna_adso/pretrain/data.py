@@ -293,29 +293,64 @@ def plan_mixture(
     return MixturePlan(np.concatenate(dom)[perm], np.concatenate(blk)[perm], dict(zip(names, counts)))
 
 
-class MixtureDataset(torch.utils.data.Dataset):
-    """Training samples in planned order; blocks come after each domain's held-out blocks."""
+@dataclass(frozen=True)
+class HeldOutSplit:
+    """Which of a domain's ``n_blocks`` blocks are held out: ``n_val`` of them, evenly strided.
 
-    def __init__(self, packed: Sequence[PackedDomain], plan: MixturePlan, seq_len: int, val_blocks: Sequence[int]) -> None:
-        self.packed, self.plan, self.seq_len, self.val_blocks = list(packed), plan, seq_len, list(val_blocks)
+    Strided rather than the first blocks, so the held-out loss covers the whole domain (a domain's
+    first blocks are often one document) and no block is both trained on and evaluated.
+    """
+
+    n_blocks: int
+    n_val: int
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.n_val < self.n_blocks):
+            raise DataBudgetError(f"need 1 <= held-out blocks < blocks, got {self.n_val} of {self.n_blocks}")
+
+    @property
+    def stride(self) -> int:
+        return self.n_blocks // self.n_val
+
+    @property
+    def n_train(self) -> int:
+        return self.n_blocks - self.n_val
+
+    def val_block(self, i: int) -> int:
+        return i * self.stride
+
+    def train_block(self, t: int) -> int:
+        """The t-th training block: skip the held-out block at the start of each stride."""
+        per = self.stride - 1
+        if per > 0 and t < self.n_val * per:
+            return (t // per) * self.stride + 1 + t % per
+        return self.n_val * self.stride + (t - self.n_val * per)
+
+
+class MixtureDataset(torch.utils.data.Dataset):
+    """Training samples in planned order, read from each domain's training blocks."""
+
+    def __init__(self, packed: Sequence[PackedDomain], plan: MixturePlan, seq_len: int,
+                 splits: Sequence[HeldOutSplit]) -> None:
+        self.packed, self.plan, self.seq_len, self.splits = list(packed), plan, seq_len, list(splits)
 
     def __len__(self) -> int:
         return len(self.plan.domain_index)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         d = int(self.plan.domain_index[i])
-        return {"input_ids": self.packed[d].block(self.val_blocks[d] + int(self.plan.block_index[i]), self.seq_len),
-                "domain": torch.tensor(d)}
+        block = self.splits[d].train_block(int(self.plan.block_index[i]))
+        return {"input_ids": self.packed[d].block(block, self.seq_len), "domain": torch.tensor(d)}
 
 
 class HeldOutDataset(torch.utils.data.Dataset):
-    """The first ``n`` blocks of one domain, never trained on."""
+    """One domain's held-out blocks, never trained on."""
 
-    def __init__(self, packed: PackedDomain, n: int, seq_len: int) -> None:
-        self.packed, self.n, self.seq_len = packed, n, seq_len
+    def __init__(self, packed: PackedDomain, split: HeldOutSplit, seq_len: int) -> None:
+        self.packed, self.split, self.seq_len = packed, split, seq_len
 
     def __len__(self) -> int:
-        return self.n
+        return self.split.n_val
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"input_ids": self.packed.block(i, self.seq_len)}
+        return {"input_ids": self.packed.block(self.split.val_block(i), self.seq_len)}

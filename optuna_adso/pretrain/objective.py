@@ -31,6 +31,7 @@ from optuna_adso.pretrain.data import (
     DataBudgetError,
     Domain,
     HeldOutDataset,
+    HeldOutSplit,
     MixtureDataset,
     PackedDomain,
     pack_domain,
@@ -69,7 +70,8 @@ class PretrainObjective:
         target: which held-out losses the objective averages: ``"mean"`` over domains, a list
             of domain names, or ``{domain: weight}``.
         eval_every: validate (and report to Optuna) every this many optimizer steps.
-        val_fraction, max_val_blocks: each domain's held-out share of blocks and its cap.
+        val_fraction, max_val_blocks: each domain's held-out share of blocks and its cap (the
+            held-out blocks are spread evenly over the domain).
         max_epochs: repetition cap; a mixture needing more repetitions of a domain is refused
             before training (and the sampler is told the cap through ``suggest_mixture``).
         tokenizer: ``None`` (offline byte-level BPE trained on the domains, cached), a Hugging
@@ -151,7 +153,7 @@ class PretrainObjective:
         self.trainer_kwargs = dict(trainer_kwargs or {})
         self.tokenizer: TextTokenizer | None = None
         self.packed: list[PackedDomain] = []
-        self.val_blocks: list[int] = []
+        self.splits: list[HeldOutSplit] = []
 
     # -- preparation (once per process; the token cache makes it cheap for later processes) -----
     def prepare(self) -> PretrainObjective:
@@ -160,17 +162,16 @@ class PretrainObjective:
             return self
         tok = resolve_tokenizer(self.tokenizer_spec, self.domains, self.cache_dir, self.vocab_size)
         packed = [pack_domain(d, tok, self.cache_dir) for d in self.domains]
-        val_blocks = []
+        splits = []
         for p in packed:
             n = p.n_blocks(self.seq_len)
-            v = min(self.max_val_blocks, max(1, int(n * self.val_fraction)))
-            if n - v < 1:
+            if n < 2:
                 raise DataBudgetError(
                     f"domain {p.name!r} has {p.n_tokens} tokens: fewer than 2 blocks of seq_len={self.seq_len} "
                     "(one held out, one to train on)"
                 )
-            val_blocks.append(v)
-        self.tokenizer, self.packed, self.val_blocks = tok, packed, val_blocks
+            splits.append(HeldOutSplit(n, min(self.max_val_blocks, max(1, int(n * self.val_fraction)))))
+        self.tokenizer, self.packed, self.splits = tok, packed, splits
         counts = [self.n_params(s) for s in self.scales]
         if len(set(counts)) != len(counts):
             raise ValueError(f"scales must differ in parameter count, got {dict(zip([s.name for s in self.scales], counts))}")
@@ -198,7 +199,7 @@ class PretrainObjective:
 
     def train_blocks(self) -> dict[str, int]:
         self.prepare()
-        return {p.name: p.n_blocks(self.seq_len) - v for p, v in zip(self.packed, self.val_blocks)}
+        return {p.name: sp.n_train for p, sp in zip(self.packed, self.splits)}
 
     def available_tokens(self) -> dict[str, float]:
         """Train tokens per domain, one block short so rounding a weight up never exceeds the cap."""
@@ -242,11 +243,11 @@ class PretrainObjective:
             raise ValueError(f"steps must be in [1, {self.steps}], got {steps!r}")
         n_samples = self.steps * self.batch_size * self.accumulate * self.world_size
         plan = plan_mixture(self.train_blocks(), dict(weights), n_samples, self.max_epochs, self.seed)
-        train_ds = MixtureDataset(self.packed, plan, self.seq_len, self.val_blocks)
+        train_ds = MixtureDataset(self.packed, plan, self.seq_len, self.splits)
         train_loader = DataLoader(train_ds, batch_size=self.batch_size, shuffle=False, drop_last=True)
         val_loaders = [
-            DataLoader(HeldOutDataset(p, v, self.seq_len), batch_size=self.eval_batch_size, shuffle=False)
-            for p, v in zip(self.packed, self.val_blocks)
+            DataLoader(HeldOutDataset(p, sp, self.seq_len), batch_size=self.eval_batch_size, shuffle=False)
+            for p, sp in zip(self.packed, self.splits)
         ]
         vocab = self.tokenizer.vocab_size
         n_params = scale.n_params(vocab, self.seq_len)
