@@ -95,7 +95,7 @@ def open_storage(
     if text.startswith(_JOURNAL_PREFIX) or ("://" not in text and text.endswith(".log")):
         return _journal(text)
     rdb_url, engine_kwargs = _rdb_url_and_engine(text)
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import NoSuchModuleError, OperationalError
 
     with warnings.catch_warnings():  # heartbeats and the retry callback are "experimental" in Optuna
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -108,6 +108,11 @@ def open_storage(
                 grace_period=grace if interval else None,
                 heartbeat_stale_trial_callback=callback,
             )
+        except (NoSuchModuleError, ImportError) as exc:
+            raise ValueError(
+                f"storage: no database driver for {_redacted(rdb_url)} ({exc}); use "
+                "postgresql+psycopg2:// or mysql+pymysql:// (both installed), or install the driver"
+            ) from None
         except OperationalError as exc:
             reason = str(exc.orig or exc).strip().splitlines()[0]
             raise ConnectionError(f"storage: cannot connect to {_redacted(rdb_url)}: {reason}") from exc
