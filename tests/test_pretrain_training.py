@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import lightning as L
 import optuna
 import pytest
 import torch
@@ -125,3 +126,23 @@ def test_a_diverging_run_fails_with_its_reason_and_the_study_goes_on(objective):
     assert "DivergenceError" in failed.user_attrs["failure_reason"]
     assert "loss became non-finite" in failed.user_attrs["failure_reason"]
     assert ok.state == optuna.trial.TrialState.COMPLETE and math.isfinite(ok.value)
+
+
+class CountSteps(L.Callback):
+    def __init__(self) -> None:
+        self.batches = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.batches += 1
+
+
+def test_user_trainer_callbacks_run_beside_ours_and_direction_is_checked(objective):
+    counter = CountSteps()
+    objective.trainer_kwargs = {"callbacks": [counter]}
+    try:
+        result = objective.train(dict.fromkeys(objective.names, 0.25), "tiny-32", steps=2)
+    finally:
+        objective.trainer_kwargs = {}
+    assert counter.batches == 2 and result.history[-1]["step"] == 2
+    with pytest.raises(ValueError, match="direction='minimize'"):
+        optuna.create_study(direction="maximize").optimize(objective, n_trials=1, catch=())

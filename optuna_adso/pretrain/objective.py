@@ -207,6 +207,8 @@ class PretrainObjective:
 
     # -- the objective --------------------------------------------------------------------------
     def __call__(self, trial: optuna.Trial) -> float:
+        if trial.study.direction != optuna.study.StudyDirection.MINIMIZE:
+            raise ValueError("PretrainObjective returns a held-out loss: create the study with direction='minimize'")
         self.prepare()
         weights = adso.suggest_mixture(
             trial, self.mixture_name, self.names, available_tokens=self.available_tokens(),
@@ -308,7 +310,9 @@ class PretrainObjective:
             num_sanity_val_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
             enable_model_summary=False, gradient_clip_val=self.grad_clip, callbacks=[callback],
         )
-        kwargs.update(self.trainer_kwargs)
+        extra = dict(self.trainer_kwargs)
+        kwargs["callbacks"] = [callback, *extra.pop("callbacks", [])]  # the user's too, never instead
+        kwargs.update(extra)
         return L.Trainer(**kwargs)
 
 
