@@ -90,8 +90,14 @@ class CausalLMModule(L.LightningModule):
         # a host sync per step would stall the GPU's queue for nothing
         bad = ~torch.isfinite(loss.detach())
         self._nonfinite = bad if self._nonfinite is None else self._nonfinite | bad
-        if self.nan_check_every and (batch_idx + 1) % self.nan_check_every == 0 and bool(self._nonfinite):
-            raise DivergenceError(f"training loss became non-finite by step {self.trainer.global_step} (last: {loss.item()})")
+        if self.nan_check_every and (batch_idx + 1) % self.nan_check_every == 0:
+            flag = self._nonfinite.float()
+            if self.trainer.world_size > 1:  # every rank checks at the same batch, so all stop together
+                flag = self.trainer.strategy.reduce(flag, reduce_op="max")
+            if bool(flag):
+                raise DivergenceError(
+                    f"training loss became non-finite by step {self.trainer.global_step} (last: {loss.item()})"
+                )
         if self.trainer.logger is not None:  # only when the user configured one (trainer_kwargs)
             self.log("train/loss", loss.detach())
         return loss
