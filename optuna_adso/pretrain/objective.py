@@ -223,7 +223,7 @@ class PretrainObjective:
         except Exception as exc:  # noqa: BLE001 - only divergence and OOM are caught, see _is_failure
             if not _is_failure(exc):
                 raise
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = _failure_reason(exc)
             trial.set_user_attr("failure_reason", reason[:500])
             log.warning("trial %d failed: %s", trial.number, reason)
             _free_memory()
@@ -355,6 +355,14 @@ def _is_failure(exc: BaseException) -> bool:
         return True
     text = f"{type(exc).__name__}: {exc}"
     return "DivergenceError" in text or "OutOfMemoryError" in text or "out of memory" in text.lower()
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """One line: the error itself, also when a spawned rank's traceback wraps it."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1:  # a child's traceback: its last line is "SomeError: message"
+        return lines[-1]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 def _free_memory() -> None:
