@@ -146,3 +146,24 @@ def test_user_trainer_callbacks_run_beside_ours_and_direction_is_checked(objecti
     assert counter.batches == 2 and result.history[-1]["step"] == 2
     with pytest.raises(ValueError, match="direction='minimize'"):
         optuna.create_study(direction="maximize").optimize(objective, n_trials=1, catch=())
+
+
+class RunOutOfMemory(L.Callback):
+    """Stands in for a GPU: raises what CUDA raises when an allocation fails."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_out_of_memory_fails_the_trial_with_its_reason_and_the_study_goes_on(objective):
+    study = make_study(objective)
+    objective.trainer_kwargs = {"callbacks": [RunOutOfMemory()]}
+    try:
+        study.optimize(objective, n_trials=1)
+    finally:
+        objective.trainer_kwargs = {}
+    study.optimize(objective, n_trials=1)
+    failed, ok = study.trials
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert failed.user_attrs["failure_reason"].startswith("OutOfMemoryError: CUDA out of memory")
+    assert ok.state == optuna.trial.TrialState.COMPLETE
