@@ -160,10 +160,11 @@ class Acquisition:
         score = ei * np.clip(rho2, 0.0, 1.0) / paid
         if f.relative_cost < 1.0:
             # MF-GP-UCB's rule (Kandasamy et al. 2016): a cheaper fidelity is only worth running
-            # where it is still uncertain, by more than sqrt(relative cost) of the prior std.
+            # where it is still uncertain, by more than sqrt(relative cost, overhead included) of
+            # the prior std.
             # Without it a noiseless GP finds "new" information in every tiny move of w, and
             # the sampler would spend thousands of near-free runs instead of paying for the target.
-            gamma = np.sqrt(f.relative_cost) * self.prior_std
+            gamma = np.sqrt(f.relative_cost + self.run_overhead) * self.prior_std
             score = np.where(np.sqrt(var_f) >= gamma, score, 0.0)
         return score
 

@@ -14,7 +14,7 @@ import math
 import optuna
 from optuna.trial import FrozenTrial
 
-from optuna_adso.recommend import _sampler_for, flops_spent
+from optuna_adso.recommend import flops_spent, sampler_for_study
 from optuna_adso.sampler import ADSOSampler
 
 __all__ = ["FlopsBudget"]
@@ -44,7 +44,7 @@ class FlopsBudget:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         try:
-            sampler = _sampler_for(study, self.sampler)
+            sampler = sampler_for_study(study, self.sampler)
         except ValueError:
             return  # no mixture/scale declared yet: nothing has been spent
         self.spent = flops_spent(study, sampler)

@@ -315,7 +315,7 @@ def cmd_optimize(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_status(args: argparse.Namespace, extra: list[str]) -> int:
-    from optuna_adso.recommend import _sampler_for, flops_spent
+    from optuna_adso.recommend import flops_spent, sampler_for_study
 
     study, config = _study_from_args(args)
     trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
@@ -324,7 +324,7 @@ def cmd_status(args: argparse.Namespace, extra: list[str]) -> int:
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     print(f"study {study.study_name!r}: {len(trials)} trials (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")")
     try:
-        sampler = _sampler_for(study, None)
+        sampler = sampler_for_study(study, None)
     except ValueError:
         print("no ADSO trial yet: nothing spent, no recommendation")
         return 0

@@ -110,12 +110,12 @@ class ADSOPruner(BasePruner):
         """Prune reason from the surrogate, or None (keep running, or no model to ask)."""
         if self.improvement_probability <= 0.0:
             return None
-        from optuna_adso.recommend import _sampler_for
+        from optuna_adso.recommend import sampler_for_study
         from optuna_adso.sampler import GP_STATE_ATTR, _incumbent_weights, read_study
         from optuna_adso.surrogate import SurrogateFitError, single_threaded
 
         try:
-            sampler = _sampler_for(study, None)
+            sampler = sampler_for_study(study, None)
             data = read_study(study)
         except ValueError:
             return None

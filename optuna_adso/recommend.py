@@ -43,7 +43,13 @@ class Recommendation:
         )
 
 
-def _sampler_for(study: optuna.Study, sampler: ADSOSampler | None) -> ADSOSampler:
+def sampler_for_study(study: optuna.Study, sampler: ADSOSampler | None = None) -> ADSOSampler:
+    """The study's ADSOSampler: the one given, the study's own, or one rebuilt from storage.
+
+    ADSOSampler writes its target and costs to the study's system attributes, so a process that
+    never constructed a sampler (a dashboard, the ``adso`` command, a pruner under another
+    sampler) still answers for the same target.
+    """
     if sampler is not None:
         return sampler
     if isinstance(study.sampler, ADSOSampler):
@@ -83,7 +89,7 @@ def recommend(study: optuna.Study, *, sampler: ADSOSampler | None = None, seed: 
 
 
 def _recommend(study: optuna.Study, sampler: ADSOSampler | None, seed: int) -> Recommendation:
-    sampler = _sampler_for(study, sampler)
+    sampler = sampler_for_study(study, sampler)
     data = read_study(study)
     if data is None:
         raise ValueError("the study has no mixture yet: run at least one trial that calls suggest_mixture")

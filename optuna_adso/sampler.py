@@ -158,7 +158,7 @@ class ADSOSampler(BaseSampler):
         max_points: int = 320,
         stop_fractions: Sequence[float] = (0.1, 0.25, 0.5, 1.0),
         min_target_share: float = 0.5,
-        run_overhead: float = 0.05,
+        run_overhead: float = 0.1,
         n_candidates: int = 1024,
     ) -> None:
         self.target = Target.parse(target)
@@ -496,10 +496,13 @@ class ADSOSampler(BaseSampler):
         return scale, 0.0
 
     def _spending(self, data: StudyData, top_scale: float) -> tuple[float, float]:
-        """Compute spent at the top runnable scale, and in all."""
+        """Effort spent at the top runnable scale, and in all: each run's cost plus the fixed
+        ``run_overhead``, so that a hundred near-free runs count as the effort they are."""
         at_top = total = 0.0
+        overhead = self.run_overhead * self.target_cost
         for t in data.trials:
             scale, c = self.trial_cost(t, data)
+            c += overhead if math.isfinite(scale) else 0.0  # no scale: nothing ran yet
             total += c
             at_top += c if scale == top_scale else 0.0
         return at_top, total

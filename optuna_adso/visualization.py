@@ -30,7 +30,7 @@ from plotly.subplots import make_subplots
 
 from optuna_adso.acquisition import candidate_mixtures
 from optuna_adso.cost import FlopsCost
-from optuna_adso.recommend import _sampler_for, recommend
+from optuna_adso.recommend import recommend, sampler_for_study
 from optuna_adso.sampler import ADSOSampler, StudyData, read_study
 from optuna_adso.space import trial_scale, trial_weights
 from optuna_adso.surrogate import SurrogateFitError, single_threaded
@@ -97,7 +97,7 @@ def _runs(data: StudyData, sampler: ADSOSampler | None) -> list[_Run]:
 def _optional_sampler(study: optuna.Study, sampler: ADSOSampler | None) -> ADSOSampler | None:
     """The study's ADSO configuration when it has one (a study run by another sampler has none)."""
     try:
-        return _sampler_for(study, sampler)
+        return sampler_for_study(study, sampler)
     except ValueError:
         return None
 
@@ -224,7 +224,7 @@ def plot_fidelity_cost(study: optuna.Study, *, sampler: ADSOSampler | None = Non
     paid up to its last report, as :func:`~optuna_adso.recommend.flops_spent` counts it.
     """
     data = _data(study)
-    sampler = _sampler_for(study, sampler)
+    sampler = sampler_for_study(study, sampler)
     runs = _runs(data, sampler)
     title = "Fidelity and cost over the study"
     if not runs:
@@ -301,7 +301,7 @@ def plot_recommendation_history(
     if not isinstance(n_points, int) or n_points < 1:
         raise ValueError(f"n_points must be a positive int, got {n_points!r}")
     data = _data(study)
-    sampler = _sampler_for(study, sampler)
+    sampler = sampler_for_study(study, sampler)
     n = len(data.trials)
     title = "Recommendation at the target vs cost spent"
     sizes = sorted({int(round(x)) for x in np.linspace(min(3, n), n, n_points)} - {0})
@@ -355,7 +355,7 @@ def plot_optimum_shift(
     mixture changes with scale.  ``scales`` defaults to the declared scales and the target.
     """
     data = _data(study)
-    sampler = _sampler_for(study, sampler)
+    sampler = sampler_for_study(study, sampler)
     title = "Predicted best mixture by model scale"
     if scales is None:
         declared = list(data.scale.choices) if data.scale is not None else []

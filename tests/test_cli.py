@@ -91,9 +91,9 @@ def test_flops_budget_stops_the_study(tmp_path: Path) -> None:
     path = write_config(tmp_path, budget={"target_runs": 0.6, "trials": 40})
     assert main(["optimize", str(path), "--no-progress", "--dashboard-every", "0"]) == 0
     study = load(path)
-    from optuna_adso.recommend import _sampler_for
+    from optuna_adso.recommend import sampler_for_study
 
-    sampler = _sampler_for(study, None)
+    sampler = sampler_for_study(study, None)
     budget = 0.6 * sampler.target_cost
     assert flops_spent(study, sampler) >= budget  # stopped because the budget was spent...
     assert len(study.trials) < 40  # ...not because the trial cap was reached
