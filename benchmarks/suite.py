@@ -220,11 +220,12 @@ class Eta:
 
     Per cell: the mean seconds of the cells of the same method finished in this run; before
     any, the CPU seconds measured for the same (problem, method, settings) in any saved suite
-    (``measured``, e.g. a one-seed probe); else a prior of ~1 s per trial of an ADSO-family
-    study (its sampler time on 2 shared cores) and 0.2 s per baseline trial.
+    (``measured``, e.g. a one-seed probe); else a prior of 0.7 s per trial of an ADSO-family
+    study (measured: 0.85 and 0.54 CPU s per trial of 150-trial ADSO studies on the paper
+    simulator and a synthetic world, recommendations included) and 0.2 s per baseline trial.
     """
 
-    PRIOR = {"multi-fidelity": 1.0, "baseline": 0.2}
+    PRIOR = {"multi-fidelity": 0.7, "baseline": 0.2}
 
     def __init__(self, todo: list[Cell], jobs: int, measured: dict[tuple[str, str], float] | None = None) -> None:
         self.left = list(todo)

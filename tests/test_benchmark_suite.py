@@ -142,6 +142,9 @@ def test_judge_marks_targets_met_and_not_met() -> None:
     bad = dict(good, adso=s("adso", 8.0, 0.01))  # slower than GP and worse at the end
     verdicts = {v.target.split(":")[0]: v.status for v in judge("synthetic-x", bad, budget=10.0, noisy=False)}
     assert verdicts == {"robust": "NOT MET", "pruner": "NOT MET"}
+    never = dict(good, adso=s("adso", math.inf, 0.015))  # ADSO never reaches 1%; GP does
+    verdicts = {v.target.split(":")[0]: v.status for v in judge("paper-x", never, budget=10.0, noisy=False)}
+    assert verdicts["vs GP at target"] == "NOT MET" and verdicts["vs random"] == "N/A"  # neither
 
 
 # --- configuration, resumability, problems ----------------------------------------------------
