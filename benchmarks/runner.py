@@ -282,7 +282,10 @@ class _Recorder:
         import optuna_adso as adso
 
         try:
-            rec = adso.recommend(study)
+            # the study's sampler is the timing wrapper: hand recommend() the ADSOSampler itself,
+            # or it would rebuild one from the study's stored configuration
+            inner = self.timer.inner if self.timer is not None else None
+            rec = adso.recommend(study, sampler=inner if isinstance(inner, adso.ADSOSampler) else None)
         except Exception:
             # Nothing to recommend from yet (no reported value anywhere): the uniform default.
             reported = any(

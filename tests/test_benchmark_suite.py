@@ -188,6 +188,28 @@ def test_adso_hyperband_runs_under_optuna_hyperband() -> None:
     assert len(trace.best_observed_regret) == n  # synthetic worlds are noisy
 
 
+def test_adso_recommendation_in_the_trace_is_recommend_with_the_real_sampler() -> None:
+    """The runner wraps the sampler to time it; recommend() must still see the ADSOSampler."""
+    import optuna
+
+    import optuna_adso as adso
+    from benchmarks.runner import SCALE
+
+    p = make_problem("synthetic-0")
+    storage = optuna.storages.InMemoryStorage()
+    n = len(p.scales) + 2
+    trace = run_study(p, "adso", seed=0, budget=5.0, storage=storage, recommend_every=100.0, max_trials=n)
+    (summary,) = optuna.get_all_study_summaries(storage)
+    sampler = adso.ADSOSampler(
+        target={SCALE: p.target_scale, "step": p.target_step},
+        cost=lambda params, step: p.cost(params[SCALE], step),
+        seed=0,
+    )
+    study = optuna.load_study(study_name=summary.study_name, storage=storage, sampler=sampler)
+    rec = adso.recommend(study)
+    np.testing.assert_allclose([trace.final_mixture[d] for d in p.domains], [rec.mixture[d] for d in p.domains])
+
+
 @pytest.mark.parametrize("name", list(SYNTHETIC_PROBLEMS))
 def test_suite_worlds_never_get_worse_with_scale_or_steps(name: str) -> None:
     p = make_problem(name)
