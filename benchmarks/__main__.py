@@ -26,9 +26,12 @@ from benchmarks.suite import (
     SuiteConfig,
     available_problems,
     cell_seconds,
+    cells,
+    code_fingerprint,
     load_suite,
     make_problem,
     run_suite,
+    saved_fingerprint,
     saved_meta,
 )
 
@@ -59,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
         "--paper-simulator", help=f"folder with mlp.npz and flops.csv (default ${PAPER_ENV_VAR} or ../shared/data/paper_simulator)"
     )
     run.add_argument("--no-report", action="store_true", help="only compute and save traces")
+    run.add_argument(
+        "--rerun-stale", action="store_true",
+        help="recompute saved cells that older code (optuna_adso, runner, problems) computed",
+    )
     run.add_argument("--dry-run", action="store_true", help="print the cells to run and a time estimate, run nothing")
     outputs(run)
 
@@ -97,6 +104,16 @@ def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir:
         print(f"no saved traces for suite {config.name!r} under {results}", file=sys.stderr)
         return 1
     built = {p: make_problem(p, config.paper_dir) for p in problems if p in traces}
+    root = results / config.name
+    codes: dict[str, int] = {}
+    for cell in cells(config, problems):
+        code = saved_fingerprint(cell.path(root))
+        if code is not None:
+            codes[code] = codes.get(code, 0) + 1
+    current = code_fingerprint()
+    code_note = "; ".join(
+        f"{n} cells by code `{c}`{' (the current code)' if c == current else ''}" for c, n in codes.items()
+    )
     verdicts = write_report(
         {p: traces[p] for p in problems if p in traces},
         out=out,
@@ -110,7 +127,7 @@ def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir:
             f"at {config.max_trials} trials, `recommend()` re-asked every {config.recommend_every:g} "
             f"target runs; last run {meta.get('finished_at', '?')} on {meta.get('jobs', '?')} "
             f"process(es), {meta.get('last_run_wall_seconds', 0.0) / 60:.1f} min for "
-            f"{meta.get('last_run_cells', '?')} cells."
+            f"{meta.get('last_run_cells', '?')} cells. Traces: {code_note or 'no code fingerprint'}."
         ),
         command=meta.get("command") or "python -m benchmarks run",
         quick=config.quick,
@@ -143,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         parser.error(str(e))
     command = "python -m benchmarks " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
-    meta = run_suite(config, jobs=args.jobs, results=args.results, command=command, dry_run=args.dry_run)
+    meta = run_suite(
+        config, jobs=args.jobs, results=args.results, command=command, dry_run=args.dry_run,
+        rerun_stale=args.rerun_stale,
+    )
     if args.dry_run:
         return 0
     if args.no_report:

@@ -10,6 +10,7 @@ is printed with an estimate of what is left.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -164,6 +165,27 @@ def cells(config: SuiteConfig, problems: Iterable[str]) -> list[Cell]:
     ]
 
 
+def code_fingerprint() -> str:
+    """A hash of the code a trace depends on (optuna_adso's modules, the runner, the problems),
+    so that a rerun can tell traces computed by an older sampler from current ones."""
+    files = sorted((REPO / "optuna_adso").glob("*.py")) + [
+        REPO / "benchmarks" / "runner.py",
+        REPO / "benchmarks" / "problems.py",
+    ]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def saved_fingerprint(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text()).get("code")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def load_cell(path: Path, settings: dict[str, Any] | None = None) -> Trace | None:
     """The saved trace, or None when missing, unreadable, or run with other ``settings``."""
     try:
@@ -199,7 +221,10 @@ def run_cell(cell: Cell, root: str) -> dict[str, Any]:
     path = cell.path(Path(root))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    saved = {"settings": cell.settings, "cell_seconds": seconds, "cell_cpu_seconds": cpu, "trace": trace.to_dict()}
+    saved = {
+        "settings": cell.settings, "code": code_fingerprint(), "cell_seconds": seconds,
+        "cell_cpu_seconds": cpu, "trace": trace.to_dict(),
+    }
     tmp.write_text(json.dumps(saved))
     tmp.replace(path)
     return {
@@ -280,10 +305,13 @@ def run_suite(
     log: Callable[[str], None] = print,
     command: str = "",
     dry_run: bool = False,
+    rerun_stale: bool = False,
 ) -> dict[str, Any]:
     """Run every missing cell of ``config``; returns what ran, what was reused, what was skipped.
 
-    ``dry_run``: only print what would run and the estimate (from priors: ~1 s per trial of an
+    ``rerun_stale``: also recompute saved cells whose code fingerprint differs from the current
+    code's (by default they are reused, with a warning).  ``dry_run``: only print what would
+    run and the estimate (from priors: ~1 s per trial of an
     ADSO-family study on 2 loaded cores, recommendations included).
     """
     if not (isinstance(jobs, int) and jobs >= 1):
@@ -294,6 +322,15 @@ def run_suite(
         log(f"skipping {name}: {why}")
     everything = cells(config, problems)
     todo = [c for c in everything if load_cell(c.path(root), c.settings) is None]
+    code = code_fingerprint()
+    stale = [c for c in everything if c not in todo and saved_fingerprint(c.path(root)) != code]
+    if stale and rerun_stale:
+        todo += stale
+    elif stale:
+        log(
+            f"{len(stale)} saved cells were computed by other code (optuna_adso, runner or problems "
+            "changed since); they are reused: pass --rerun-stale to recompute them"
+        )
     # slowest kind first, so the last cells to finish are short ones (better use of the jobs)
     todo.sort(key=lambda c: (_kind(c.method) != "multi-fidelity", c.problem, c.method, c.seed))
     measured = measured_cpu(results, todo)

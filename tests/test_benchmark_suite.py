@@ -23,9 +23,11 @@ from benchmarks.suite import (
     SYNTHETIC_PROBLEMS,
     SuiteConfig,
     cells,
+    code_fingerprint,
     load_cell,
     load_suite,
     make_problem,
+    saved_fingerprint,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -174,6 +176,7 @@ def test_saved_cell_is_reused_only_with_the_same_settings(tmp_path: Path) -> Non
     trace = load_cell(cell.path(tmp_path), cell.settings)
     assert trace is not None and trace.n_trials == 2
     assert load_cell(cell.path(tmp_path), dict(cell.settings, budget=3.0)) is None
+    assert saved_fingerprint(cell.path(tmp_path)) == code_fingerprint()  # stale cells are detectable
     (other,) = cells(SuiteConfig(name="t", problems=("synthetic-0",), methods=("random",), seeds=1, budget=3.0),
                      ("synthetic-0",))
     assert load_cell(other.path(tmp_path), other.settings) is None
