@@ -311,8 +311,7 @@ def run_suite(
 
     ``rerun_stale``: also recompute saved cells whose code fingerprint differs from the current
     code's (by default they are reused, with a warning).  ``dry_run``: only print what would
-    run and the estimate (from priors: ~1 s per trial of an
-    ADSO-family study on 2 loaded cores, recommendations included).
+    run and the estimate (see :class:`Eta`).
     """
     if not (isinstance(jobs, int) and jobs >= 1):
         raise ValueError(f"jobs must be an int >= 1, got {jobs!r}")
@@ -351,7 +350,6 @@ def run_suite(
         return {"config": config.to_dict(), "todo": len(todo), "estimate_seconds": eta.seconds_left()}
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    cell_seconds: dict[str, list[float]] = {}
     if todo:
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
             futures = {pool.submit(run_cell, c, str(root)): c for c in todo}
@@ -359,7 +357,6 @@ def run_suite(
                 cell = futures[future]
                 summary = future.result()
                 eta.finished(cell, summary["seconds"])
-                cell_seconds.setdefault(cell.method, []).append(summary["seconds"])
                 log(
                     f"[{i}/{len(todo)}] {cell.problem} {cell.method} seed {cell.seed}: "
                     f"{summary['seconds']:.1f} s ({summary['cpu_seconds']:.1f} s CPU), {summary['trials']} trials, "
