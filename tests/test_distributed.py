@@ -162,3 +162,21 @@ def test_four_workers_thirty_trials_each_on_a_real_server(kind):
         assert fresh["n_trials"] == N_WORKERS * N_PER_WORKER
     finally:
         optuna.delete_study(study_name=name, storage=open_storage(url))
+
+
+def _report_env(out_dir: str, index: int) -> None:
+    """A worker that writes what it sees; worker 1 raises, to show the others are not stopped."""
+    Path(out_dir, f"w{index}").write_text(
+        f"{os.environ.get('CUDA_VISIBLE_DEVICES')} {os.environ.get('ADSO_WORKER_INDEX')}"
+    )
+    if index == 1:
+        raise RuntimeError("worker 1 breaks")
+
+
+def test_run_workers_pins_one_gpu_per_worker_and_survives_a_failing_worker(tmp_path):
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    codes = run_workers(functools.partial(_report_env, str(tmp_path)), 3, gpus=[4, 7])
+    assert codes == [0, 1, 0]
+    seen = [Path(tmp_path, f"w{i}").read_text() for i in range(3)]
+    assert seen == ["4 0", "7 1", "4 2"]  # round-robin over the given GPUs
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == before  # the parent's environment is restored
