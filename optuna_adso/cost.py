@@ -16,16 +16,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from optuna_adso.validation import as_positive
+
 
 class CostModel(Protocol):
     def __call__(self, params: Mapping[str, Any], step: float) -> float: ...
-
-
-def _check_positive(value: float, what: str) -> float:
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{what} must be a positive finite number, got {value!r}")
-    return value
 
 
 class FlopsCost:
@@ -36,7 +31,7 @@ class FlopsCost:
     """
 
     def __init__(self, tokens_per_step: float, scale_param: str | None = None) -> None:
-        self.tokens_per_step = _check_positive(tokens_per_step, "FlopsCost tokens_per_step")
+        self.tokens_per_step = as_positive(tokens_per_step, "FlopsCost tokens_per_step")
         self.scale_param = scale_param
 
     def flops(self, n_params: float, step: float) -> float:
@@ -69,7 +64,7 @@ class TableCost:
             raise ValueError("TableCost needs at least one (scale, step, cost) row")
         table: dict[float, list[tuple[float, float]]] = {}
         for scale, step, cost in rows:
-            _check_positive(scale, "TableCost scale")
+            as_positive(scale, "TableCost scale")
             if not (math.isfinite(float(cost)) and float(cost) >= 0):
                 raise ValueError(f"TableCost cost must be >= 0, got {cost!r} at scale {scale}")
             table.setdefault(float(scale), []).append((float(step), float(cost)))

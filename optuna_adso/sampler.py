@@ -46,6 +46,7 @@ from optuna_adso.surrogate import (
     single_threaded,
     thin_observations,
 )
+from optuna_adso.validation import as_number, as_positive
 
 _logger = logging.getLogger(__name__)
 
@@ -53,15 +54,6 @@ GP_STATE_ATTR = "adso:gp_state"
 PROPOSAL_ATTR = "adso:proposal"
 CONFIG_ATTR = "adso:config"
 METHODS = {"adso": ("coregionalized", "info-per-cost"), "paper": ("product-rbf", "ei-per-cost")}
-
-
-def _positive(value: Any, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{what} must be a positive number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{what} must be a positive finite number, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -78,7 +70,7 @@ class Target:
             raise TypeError(f"target must be a dict like {{'model_size': 1e9, 'step': 20000}}, got {target!r}")
         if "step" not in target:
             raise ValueError(f"target must give the target 'step' (training steps), got {dict(target)!r}")
-        step = _positive(target["step"], "target['step']")
+        step = as_positive(target["step"], "target['step']")
         others = [k for k in target if k != "step"]
         if len(others) > 1:
             raise ValueError(
@@ -86,7 +78,7 @@ class Target:
             )
         if others:
             name = others[0]
-            return cls(step, name, _positive(target[name], f"target[{name!r}]"))
+            return cls(step, name, as_positive(target[name], f"target[{name!r}]"))
         return cls(step, None, None)
 
     def to_json(self) -> str:
@@ -177,18 +169,24 @@ class ADSOSampler(BaseSampler):
         if not isinstance(max_points, int) or max_points < 20:
             raise ValueError(f"max_points must be an int >= 20, got {max_points!r}")
         self.max_points = max_points
-        fractions = sorted(float(f) for f in stop_fractions)
+        if isinstance(stop_fractions, (str, bytes)) or not isinstance(stop_fractions, Sequence):
+            raise ValueError(f"stop_fractions must be a list of fractions in (0, 1] including 1.0, got {stop_fractions!r}")
+        fractions = sorted(as_number(f, "stop_fractions") for f in stop_fractions)
         if not fractions or fractions[0] <= 0 or fractions[-1] != 1.0:
             raise ValueError(f"stop_fractions must be in (0, 1] and include 1.0, got {stop_fractions!r}")
         self.stop_fractions = tuple(fractions)
-        if not (0.0 <= float(min_target_share) < 1.0):
+        self.min_target_share = as_number(min_target_share, "min_target_share")
+        if not (0.0 <= self.min_target_share < 1.0):
             raise ValueError(f"min_target_share must be in [0, 1), got {min_target_share!r}")
-        self.min_target_share = float(min_target_share)
-        if not (math.isfinite(float(run_overhead)) and float(run_overhead) >= 0.0):
+        self.run_overhead = as_number(run_overhead, "run_overhead")
+        if self.run_overhead < 0.0:
             raise ValueError(f"run_overhead must be >= 0 (in target runs), got {run_overhead!r}")
-        self.run_overhead = float(run_overhead)
-        self.n_candidates = int(n_candidates)
-        self._seed = int(np.random.SeedSequence(seed).generate_state(1)[0]) if seed is None else int(seed)
+        if isinstance(n_candidates, bool) or not isinstance(n_candidates, int) or n_candidates < 16:
+            raise ValueError(f"n_candidates must be an int >= 16, got {n_candidates!r}")
+        self.n_candidates = n_candidates
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+        self._seed = int(np.random.SeedSequence(seed).generate_state(1)[0]) if seed is None else seed
 
     # -- cost ---------------------------------------------------------------------------------
     def run_cost(self, scale: float, step: float) -> float:

@@ -22,10 +22,13 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_adso.validation import as_number, as_positive
+
 MIXTURE_ATTR_PREFIX = "adso:mixture:"
 SCALE_ATTR_PREFIX = "adso:scale:"
 STOP_STEP_ATTR = "adso:stop_step"
 _EPS = 1e-12
+_ABSURD = 1e150  # a "value" this large is a bug upstream; squaring it overflows the GP's scaling
 
 
 @dataclass(frozen=True)
@@ -77,14 +80,16 @@ def _as_per_domain(
     if value is None:
         return [default] * len(domains)
     if isinstance(value, Mapping):
-        unknown = sorted(set(value) - set(domains))
+        unknown = [k for k in value if k not in domains]
         if unknown:
             raise ValueError(f"{what} names unknown domains {unknown}; the domains are {list(domains)}")
-        out = [float(value.get(d, default)) for d in domains]
+        out = [as_number(value.get(d, default), f"{what} for domain {d!r}") for d in domains]
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        out = [as_number(value, what)] * len(domains)
     else:
-        out = [float(value)] * len(domains)
+        raise ValueError(f"{what} must be a number in [0, 1] or a dict domain -> number, got {value!r}")
     for d, v in zip(domains, out):
-        if not (math.isfinite(v) and 0.0 <= v <= 1.0):
+        if not 0.0 <= v <= 1.0:
             raise ValueError(f"{what} for domain {d!r} must be a number in [0, 1], got {v!r}")
     return out
 
@@ -116,21 +121,22 @@ def make_mixture_spec(
     lower = _as_per_domain(min_weight, domains, 0.0, "min_weight")
     upper = _as_per_domain(max_weight, domains, 1.0, "max_weight")
     if available_tokens is not None:
-        if total_tokens is None or not (math.isfinite(total_tokens) and total_tokens > 0):
+        if total_tokens is None:
             raise ValueError(
                 "available_tokens needs total_tokens, the number of tokens the target run trains "
                 f"on (a positive number), got total_tokens={total_tokens!r}"
             )
-        epochs = 1.0 if max_epochs is None else float(max_epochs)
-        if not (math.isfinite(epochs) and epochs > 0):
-            raise ValueError(f"max_epochs must be a positive number, got {max_epochs!r}")
-        unknown = sorted(set(available_tokens) - set(domains))
+        total_tokens = as_positive(total_tokens, "total_tokens")
+        epochs = 1.0 if max_epochs is None else as_positive(max_epochs, "max_epochs")
+        if not isinstance(available_tokens, Mapping):
+            raise ValueError(f"available_tokens must be a dict domain -> token count, got {available_tokens!r}")
+        unknown = [k for k in available_tokens if k not in domains]
         if unknown:
             raise ValueError(f"available_tokens names unknown domains {unknown}")
         for i, d in enumerate(domains):
             if d in available_tokens:
-                n = float(available_tokens[d])
-                if not (math.isfinite(n) and n >= 0):
+                n = as_number(available_tokens[d], f"available_tokens[{d!r}]")
+                if n < 0:
                     raise ValueError(f"available_tokens[{d!r}] must be >= 0, got {n!r}")
                 upper[i] = min(upper[i], n * epochs / float(total_tokens))
     elif max_epochs is not None:
@@ -420,7 +426,7 @@ def collect_observations(
             curve.setdefault(last, t.value)
         good = {}
         for step, v in curve.items():
-            if v is None or not math.isfinite(v):
+            if v is None or not math.isfinite(v) or abs(v) >= _ABSURD:
                 n_bad += 1
             else:
                 good[step] = float(v)
@@ -463,6 +469,7 @@ def collect_observations(
 def warn_nonfinite(n: int) -> None:
     if n:
         warnings.warn(
-            f"ignored {n} NaN or infinite reported value(s); they are not fed to the surrogate",
+            f"ignored {n} NaN, infinite or absurdly large (|value| >= {_ABSURD:g}) reported "
+            "value(s); they are not fed to the surrogate",
             stacklevel=3,
         )

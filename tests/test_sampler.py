@@ -175,7 +175,7 @@ def test_recommend_needs_a_mixture():
 def test_nan_reports_and_nan_results_are_skipped_with_a_warning():
     study = optuna.create_study(sampler=make_sampler(seed=0))
     objective = make_objective(nan_steps=(250,), return_nan=lambda n: n in (1, 3))
-    with pytest.warns(UserWarning, match="NaN or infinite"):
+    with pytest.warns(UserWarning, match="NaN, infinite"):
         study.optimize(objective, n_trials=5)
     states = [t.state for t in study.trials]
     assert len(states) == 5
