@@ -382,7 +382,9 @@ class ADSOSampler(BaseSampler):
             return self._startup_proposal(study, trial, data)
         if surrogate.refitted:
             study._storage.set_trial_system_attr(
-                trial._trial_id, GP_STATE_ATTR, json.dumps({"kind": surrogate.kind, "state": surrogate.state()})
+                trial._trial_id,
+                GP_STATE_ATTR,
+                json.dumps({"kind": surrogate.kind, "state": surrogate.state(), "trial": trial.number}),
             )
         pending = [np.column_stack([obs.pending_weights, axes.z(obs.pending_log_scale, obs.pending_log_step)])]
         in_flight = []
@@ -549,7 +551,8 @@ def _latest_gp_state(trials: Sequence[FrozenTrial], kind: str) -> tuple[list[flo
             except (TypeError, ValueError):
                 continue
             if data.get("kind") == kind:
-                return [float(v) for v in data["state"]], t.number
+                # a retried trial carries a copy of its original's attrs: when was it fitted?
+                return [float(v) for v in data["state"]], int(data.get("trial", t.number))
     return None
 
 
