@@ -186,11 +186,11 @@ def _mask_taken(
     scores: np.ndarray, weights: np.ndarray, f: Fidelity, taken: Sequence[tuple[np.ndarray, float]]
 ) -> np.ndarray:
     """Scores with every (mixture, scale) another run holds set to -inf."""
-    for w_taken, scale in taken:
-        if scale == f.scale:
-            same = np.all(np.abs(weights - w_taken) <= 1e-7, axis=1)
-            scores = np.where(same, -np.inf, scores)
-    return scores
+    held = [w for w, scale in taken if scale == f.scale]
+    if not held:
+        return scores
+    same = np.abs(weights[:, None, :] - np.asarray(held)[None, :, :]).max(axis=2) <= 1e-7
+    return np.where(same.any(axis=1), -np.inf, scores)
 
 
 def optimize_acquisition(

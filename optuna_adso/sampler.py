@@ -388,9 +388,18 @@ class ADSOSampler(BaseSampler):
             )
         pending = [np.column_stack([obs.pending_weights, axes.z(obs.pending_log_scale, obs.pending_log_step)])]
         in_flight = []
-        taken: list[tuple[np.ndarray, float]] = []  # (mixture, scale) of every run in flight
+        # (mixture, scale) of every run in flight or done: re-running one would pay a whole run
+        # for at most the tail of a curve already known, and concurrent workers must not share one.
+        taken: list[tuple[np.ndarray, float]] = []
         for other in data.trials:
-            if other.state != TrialState.RUNNING or other.number == trial.number:
+            if other.number == trial.number:
+                continue
+            if other.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                held = self._held_point(other, data.spec)
+                if held is not None:
+                    taken.append((held[0], held[1]))
+                continue
+            if other.state != TrialState.RUNNING:
                 continue
             held = self._held_point(other, data.spec)
             if held is None:
