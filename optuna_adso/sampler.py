@@ -424,9 +424,9 @@ class ADSOSampler(BaseSampler):
         spent_top, spent_all = self._spending(data, top)
         if self.method == "adso" and spent_top < self.min_target_share * spent_all:
             fidelities = [f for f in fidelities if f.scale == top]
-        # Workers asking at the same moment see the same data.  Re-create what each earlier
-        # in-flight trial is proposing (same data, its own random stream) and treat it as pending,
-        # so that N concurrent workers get N distinct proposals.
+        # Workers asking at the same moment see the same data.  Re-create what an earlier in-flight
+        # trial is proposing (same data, its own random stream) and treat it as pending, so that
+        # concurrent workers spread out rather than take turns at the same point.
         overhead = self.run_overhead if self.method == "adso" else 0.0
 
         def best_proposal(model: MultiFidelitySurrogate, stream: np.random.Generator) -> Proposal:
@@ -439,7 +439,9 @@ class ADSOSampler(BaseSampler):
             x = np.column_stack([p.weights[None], np.array([p.fidelity.z])])
             return model.condition_on(x, model.predict(x)[0])
 
-        for other in sorted(in_flight, key=lambda t: t.number)[-3:]:
+        # Only the latest one: each re-creation costs a whole proposal, and with many workers on
+        # few cores that cost multiplies; claims (below) keep proposals distinct anyway.
+        for other in sorted(in_flight, key=lambda t: t.number)[-1:]:
             theirs = best_proposal(surrogate, self._rng(other))
             taken.append((theirs.weights, theirs.fidelity.scale))
             surrogate = as_pending(surrogate, theirs)
