@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-try:
-    import benchmarks  # noqa: F401
-except ImportError:  # pytest run without the repository root on sys.path
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.problems import (
     PAPER_DOMAINS,
