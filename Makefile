@@ -47,4 +47,4 @@ overhead: $(STAMP)
 	$(PY) -m benchmarks.overhead
 
 clean:
-	rm -rf $(VENV) *.egg-info adso_demo.db
+	rm -rf $(VENV) *.egg-info adso_demo.db .adso_cache

@@ -127,18 +127,20 @@ class TableCost:
         return self.cost(params[self.scale_param], step)
 
 
-def resolve_cost(
-    cost: CostModel | Callable[[Mapping[str, Any], float], float], scale_param: str | None
-) -> Callable[[float, float], float]:
-    """Turn any cost model into ``f(scale, step) -> cost``, validated on every call."""
-    if not callable(cost):
-        raise TypeError(f"cost must be a FlopsCost, TableCost or callable (params, step) -> cost, got {cost!r}")
-    if isinstance(cost, (FlopsCost, TableCost)) and cost.scale_param is None:
-        cost.scale_param = scale_param
+class ScaleStepCost:
+    """Any cost model as ``f(scale, step) -> cost``, validated on every call.
 
-    def evaluate(scale: float, step: float) -> float:
-        params = {scale_param: scale} if scale_param is not None else {}
-        value = cost(params, step)
+    A class rather than a closure so that a sampler holding it pickles (spawned DDP ranks and
+    worker processes receive the sampler) whenever the user's cost model does.
+    """
+
+    def __init__(self, cost: Callable[[Mapping[str, Any], float], float], scale_param: str | None) -> None:
+        self.cost = cost
+        self.scale_param = scale_param
+
+    def __call__(self, scale: float, step: float) -> float:
+        params = {self.scale_param: scale} if self.scale_param is not None else {}
+        value = self.cost(params, step)
         try:
             value = float(value)
         except (TypeError, ValueError):
@@ -149,4 +151,13 @@ def resolve_cost(
             )
         return value
 
-    return evaluate
+
+def resolve_cost(
+    cost: CostModel | Callable[[Mapping[str, Any], float], float], scale_param: str | None
+) -> ScaleStepCost:
+    """Turn any cost model into ``f(scale, step) -> cost``, validated on every call."""
+    if not callable(cost):
+        raise TypeError(f"cost must be a FlopsCost, TableCost or callable (params, step) -> cost, got {cost!r}")
+    if isinstance(cost, (FlopsCost, TableCost)) and cost.scale_param is None:
+        cost.scale_param = scale_param
+    return ScaleStepCost(cost, scale_param)

@@ -114,3 +114,14 @@ def test_default_cost_is_scale_times_steps():
     sampler = adso.ADSOSampler(target={"model_size": TARGET_SCALE, "step": TARGET_STEP})
     for s in SCALES:
         assert sampler.run_cost(s, 100) / sampler.target_cost == pytest.approx(s * 100 / (TARGET_SCALE * TARGET_STEP))
+
+
+def test_a_sampler_with_a_flops_cost_pickles():
+    """Worker processes and spawned DDP ranks receive the sampler: it must pickle."""
+    import pickle
+
+    import optuna_adso as adso
+
+    sampler = adso.ADSOSampler(target={"model_size": 1e9, "step": 1000}, cost=adso.FlopsCost(tokens_per_step=1024))
+    clone = pickle.loads(pickle.dumps(sampler))
+    assert clone.run_cost(1e8, 500) == sampler.run_cost(1e8, 500) == 6.0 * 1e8 * 1024 * 500
