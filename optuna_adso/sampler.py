@@ -53,6 +53,7 @@ _logger = logging.getLogger(__name__)
 GP_STATE_ATTR = "adso:gp_state"
 PROPOSAL_ATTR = "adso:proposal"
 CONFIG_ATTR = "adso:config"
+_HOLDING_STATES = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)  # trials that hold a point
 METHODS = {"adso": ("coregionalized", "info-per-cost"), "paper": ("product-rbf", "ei-per-cost")}
 
 
@@ -392,23 +393,17 @@ class ADSOSampler(BaseSampler):
         # for at most the tail of a curve already known, and concurrent workers must not share one.
         taken: list[tuple[np.ndarray, float]] = []
         for other in data.trials:
-            if other.number == trial.number:
+            if other.number == trial.number or other.state not in _HOLDING_STATES:
                 continue
-            if other.state in (TrialState.COMPLETE, TrialState.PRUNED):
-                held = self._held_point(other, data.spec)
-                if held is not None:
-                    taken.append((held[0], held[1]))
-                continue
-            if other.state != TrialState.RUNNING:
-                continue
+            running = other.state == TrialState.RUNNING
             held = self._held_point(other, data.spec)
             if held is None:
-                if other.number < trial.number:
+                if running and other.number < trial.number:
                     in_flight.append(other)  # still computing its proposal, right now
                 continue
             w, scale, stop_step = held
             taken.append((w, scale))
-            if trial_weights(other, data.spec) is None:  # claimed, params not yet written
+            if running and trial_weights(other, data.spec) is None:  # claimed, params not yet written
                 z = axes.z([math.log10(scale)], [math.log10(stop_step)])
                 pending.append(np.column_stack([w[None], z]))
         pending_x = np.vstack(pending)
