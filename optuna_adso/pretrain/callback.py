@@ -70,6 +70,9 @@ class OptunaStepCallback(L.Callback):
             self.pruned_at = step
             trainer.should_stop = True
 
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        _close_spawned_process_group()
+
     def record(self, trainer: L.Trainer, pl_module: Any) -> dict[str, Any]:
         tokens = int(trainer.strategy.reduce(_tensor(pl_module.tokens_seen, pl_module.device), reduce_op="max"))
         record = {
@@ -102,6 +105,23 @@ class TrialHandle:
         study = optuna.load_study(study_name=self.study_name, storage=self.storage, pruner=self.pruner,
                                   sampler=optuna.samplers.RandomSampler())
         return optuna.Trial(study, self.trial_id)
+
+
+def _close_spawned_process_group() -> None:
+    """In a rank spawned for this run (``strategy="ddp_spawn"``), leave the process group now.
+
+    Lightning destroys a gloo group only at interpreter exit, if at all; a rank that exits while
+    the others still hold the group can abort in gloo's thread teardown ("terminate called
+    without an active exception").  A barrier, then destroying the group, ends it in step.
+    """
+    import multiprocessing
+
+    import torch.distributed as dist
+
+    if multiprocessing.parent_process() is None or not (dist.is_available() and dist.is_initialized()):
+        return  # the user's own process (or plain DDP's launcher): its group is not ours to end
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def _tensor(value: float, device):
