@@ -147,26 +147,34 @@ class Acquisition:
 
     def score(self, weights: np.ndarray, f: Fidelity) -> np.ndarray:
         """Acquisition values of ``weights`` (m, k) at fidelity ``f``."""
+        return self.score_rows(weights, [f] * len(weights))
+
+    def score_fidelities(self, w: np.ndarray) -> np.ndarray:
+        """Acquisition values of one mixture ``w`` (k,) at every fidelity, in one model query."""
+        return self.score_rows(np.repeat(np.asarray(w)[None], len(self.fidelities), axis=0), self.fidelities)
+
+    def score_rows(self, weights: np.ndarray, fids: Sequence[Fidelity]) -> np.ndarray:
+        """Acquisition values of row ``i``: mixture ``weights[i]`` run at fidelity ``fids[i]``."""
+        z = np.array([f.z for f in fids], dtype=float).reshape(len(fids), 2)
+        cost = np.array([f.relative_cost for f in fids], dtype=float)
+        xf = np.column_stack([weights, z])
         if self.method == "ei-per-cost":
-            mean, var = self.surrogate.predict(_with_z(weights, f.z))
-            ei = expected_improvement(mean, var, self._best_at_fidelity(f))
-            return ei / max(f.relative_cost, 1e-12) ** self.cost_exponent
-        xf = _with_z(weights, f.z)
+            mean, var = self.surrogate.predict(xf)
+            best = np.array([self._best_at_fidelity(f) for f in fids])
+            ei = expected_improvement(mean, var, best)
+            return ei / np.maximum(cost, 1e-12) ** self.cost_exponent
         xt = _with_z(weights, (0.0, 0.0))
         _, mean_t, var_f, var_t, cov = self.surrogate.predict_pairs(xf, xt)
         rho2 = cov**2 / ((var_f + self.noise) * var_t)
         ei = expected_improvement(mean_t, var_t, self.target_best)
-        paid = max(f.relative_cost + self.run_overhead, 1e-12) ** self.cost_exponent
+        paid = np.maximum(cost + self.run_overhead, 1e-12) ** self.cost_exponent
         score = ei * np.clip(rho2, 0.0, 1.0) / paid
-        if f.relative_cost < 1.0:
-            # MF-GP-UCB's rule (Kandasamy et al. 2016): a cheaper fidelity is only worth running
-            # where it is still uncertain, by more than sqrt(relative cost, overhead included) of
-            # the prior std.
-            # Without it a noiseless GP finds "new" information in every tiny move of w, and
-            # the sampler would spend thousands of near-free runs instead of paying for the target.
-            gamma = np.sqrt(f.relative_cost + self.run_overhead) * self.prior_std
-            score = np.where(np.sqrt(var_f) >= gamma, score, 0.0)
-        return score
+        # MF-GP-UCB's rule (Kandasamy et al. 2016): a cheaper fidelity is only worth running where
+        # it is still uncertain, by more than sqrt(relative cost, overhead included) of the prior
+        # std.  Without it a noiseless GP finds "new" information in every tiny move of w, and the
+        # sampler would spend thousands of near-free runs instead of paying for the target.
+        gamma = np.sqrt(cost + self.run_overhead) * self.prior_std
+        return np.where((cost >= 1.0) | (np.sqrt(var_f) >= gamma), score, 0.0)
 
 
 def _refine(
@@ -227,10 +235,12 @@ def optimize_acquisition(
             w = cands[i]
             if rank < 3:
                 w, _ = _refine(lambda m: acq.target_ei(m)[0], w, -np.inf, spec, rng, n_refine_rounds)
+            values = acq.score_fidelities(w)
             for j, f in enumerate(acq.fidelities):
-                value = float(score(w[None], f)[0])
-                if value > best[0] or (not np.isfinite(best[0]) and np.isfinite(value)):
-                    best = (value, w, j)
+                values[j] = _mask_taken(values[j : j + 1], w[None], f, taken)[0]
+            j = int(np.argmax(values))
+            if values[j] > best[0]:
+                best = (float(values[j]), w, j)
     else:
         screened = cands
         if len(cands) > 4 * n_screen:

@@ -11,7 +11,11 @@ step costs.  This pruner judges a run through the sampler's own surrogate instea
    study including this run's curve so far, predicts the run's mixture *at the target fidelity*.
    If the probability that it beats the best mixture known so far is below
    ``improvement_probability``, the remaining steps cannot change the recommendation: the run
-   stops.  Scales are compared only through the learned cross-fidelity model, never raw.
+   stops.  Scales are compared only through the learned cross-fidelity model, never raw.  Only
+   runs whose remaining steps cost at least ``min_savings`` target runs are judged: stopping a
+   cheap small-scale run saves next to nothing, while its curve is what teaches the model how
+   small scales relate to the target (and a model misled about that would prune just the runs
+   that could correct it).
 3. **Fallback for other samplers.**  A study that ADSOSampler never configured has no model: a run
    is compared with runs *of its own scale* at the same step, and stopped when it is worse than
    ``fallback_percentile`` of them.
@@ -54,6 +58,8 @@ class ADSOPruner(BasePruner):
         fallback_percentile: without an ADSO model, stop a run worse than this percentile of the
             runs of its own scale at the same step (0 switches the fallback off).
         fallback_min_peers: the fallback needs at least this many same-scale runs at that step.
+        min_savings: the model rule judges only runs whose remaining steps (to the planned stop)
+            cost at least this many target runs.
     """
 
     def __init__(
@@ -65,6 +71,7 @@ class ADSOPruner(BasePruner):
         check_growth: float = 2.0,
         fallback_percentile: float = 25.0,
         fallback_min_peers: int = 4,
+        min_savings: float = 0.05,
     ) -> None:
         for name, value in (("min_steps", min_steps), ("min_reports", min_reports),
                             ("fallback_min_peers", fallback_min_peers)):
@@ -76,6 +83,10 @@ class ADSOPruner(BasePruner):
             raise ValueError(f"check_growth must be a number > 1, got {check_growth!r}")
         if not (isinstance(fallback_percentile, (int, float)) and 0.0 <= fallback_percentile <= 100.0):
             raise ValueError(f"fallback_percentile must be in [0, 100], got {fallback_percentile!r}")
+        if not (isinstance(min_savings, (int, float)) and not isinstance(min_savings, bool)
+                and 0.0 <= min_savings <= 1.0):
+            raise ValueError(f"min_savings must be a fraction of a target run in [0, 1], got {min_savings!r}")
+        self.min_savings = float(min_savings)
         self.min_steps = min_steps
         self.min_reports = min_reports
         self.improvement_probability = float(improvement_probability)
@@ -119,6 +130,8 @@ class ADSOPruner(BasePruner):
             data = read_study(study)
         except ValueError:
             return None
+        if data is None or not self._worth_judging(sampler, data, trial, step):
+            return None
         if data is None or not any(GP_STATE_ATTR in t.system_attrs for t in data.trials):
             return None  # no fitted hyperparameters yet: too early to trust a model
         w = trial_weights(trial, data.spec)
@@ -149,6 +162,23 @@ class ADSOPruner(BasePruner):
             "best_predicted_target_mean": sign * best,
             "threshold": self.improvement_probability,
         }
+
+    def _worth_judging(self, sampler: Any, data: Any, trial: FrozenTrial, step: int) -> bool:
+        """Whether the rest of this run costs enough (``min_savings``) to be worth stopping.
+
+        A run at its last step never is: stopping it then saves nothing and loses a complete run.
+        """
+        from optuna_adso.space import trial_scale
+
+        planned = trial.system_attrs.get(STOP_STEP_ATTR)
+        end = min(float(planned), sampler.target.step) if planned is not None else sampler.target.step
+        if step >= end:
+            return False
+        scale = trial_scale(trial, data.scale, sampler.target.scale or 1.0)
+        if scale is None:
+            return False
+        remaining = sampler.run_cost(scale, end) - sampler.run_cost(scale, step)
+        return remaining >= self.min_savings * sampler.target_cost
 
     def _fallback_reason(self, study: optuna.Study, trial: FrozenTrial, step: int) -> dict[str, Any] | None:
         """Without a model: compare with runs of the same scale at the same step only."""

@@ -128,6 +128,8 @@ def test_pruner_can_keep_to_planned_stops_only():
         ({"min_reports": -2}, "min_reports"),
         ({"improvement_probability": 0.7}, "improvement_probability"),
         ({"check_growth": 1.0}, "check_growth"),
+        ({"min_savings": -0.1}, "min_savings"),
+        ({"min_savings": True}, "min_savings"),
         ({"fallback_percentile": 120}, "fallback_percentile"),
     ],
 )
