@@ -56,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 10, quick 2)")
     run.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     run.add_argument("--budget", type=float, help="FLOPs budget in full target runs")
+    run.add_argument(
+        "--baseline-budget", type=float,
+        help="how far the single-fidelity baselines run (default 5x --budget; final regrets are compared at --budget)",
+    )
     run.add_argument("--max-trials", type=int, help="trial cap of ADSO-family studies")
     run.add_argument("--recommend-every", type=float, help="ADSO: re-ask recommend() every X target runs")
     run.add_argument(
@@ -86,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> SuiteConfig:
             "methods": tuple(args.methods) if args.methods else None,
             "seeds": args.seeds,
             "budget": args.budget,
+            "baseline_budget": args.baseline_budget,
             "max_trials": args.max_trials,
             "recommend_every": args.recommend_every,
             "paper_dir": args.paper_simulator,
@@ -123,7 +128,8 @@ def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir:
         descriptions={p: b.description for p, b in built.items()},
         noisy={p: b.noise_std > 0 for p, b in built.items()},
         settings_note=(
-            f"{config.seeds} seeds, budget {config.budget:g} target runs, ADSO-family studies capped "
+            f"{config.seeds} seeds, budget {config.budget:g} target runs (baselines run on to "
+            f"{config.baseline_horizon:g}), ADSO-family studies capped "
             f"at {config.max_trials} trials, `recommend()` re-asked every {config.recommend_every:g} "
             f"target runs; last run {meta.get('finished_at', '?')} on {meta.get('jobs', '?')} "
             f"process(es), {meta.get('last_run_wall_seconds', 0.0) / 60:.1f} min for "

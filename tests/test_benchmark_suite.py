@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.__main__ import main
 from benchmarks.problems import paper_data_available, paper_data_dir
-from benchmarks.report import Ratio, Summary, judge, quartiles, regret_on_grid
+from benchmarks.report import Ratio, Summary, judge, quartiles, regret_at, regret_on_grid
 from benchmarks.runner import Trace, run_study
 from benchmarks.suite import (
     QUICK_METHODS,
@@ -113,10 +113,26 @@ def test_regret_on_grid_is_a_step_function_from_uniform() -> None:
 def test_quartiles_and_ratios_handle_never() -> None:
     assert quartiles([1.0, 2.0, math.inf, math.inf])[1] == math.inf
     assert quartiles([1.0, 2.0, 3.0]) == (1.5, 2.0, 2.5)
-    assert str(Ratio.of(10.0, 2.0, budget=30.0)) == "5.0x"
-    r = Ratio.of(math.inf, 2.0, budget=30.0)
+    assert str(Ratio.of(10.0, 2.0, horizon=30.0)) == "5.0x"
+    r = Ratio.of(math.inf, 2.0, horizon=30.0)  # never within the 30 runs it ran
     assert r.bound and r.value == 15.0 and str(r) == ">= 15.0x"
-    assert math.isnan(Ratio.of(3.0, math.inf, budget=30.0).value)
+    assert math.isnan(Ratio.of(3.0, math.inf, horizon=30.0).value)
+
+
+def test_baselines_run_past_the_budget_but_final_regret_is_read_at_it() -> None:
+    """A baseline that reaches 1% only after the budget gets a measured ratio, not a bound,
+    and its final regret is the one it had when the budget was spent."""
+    long = Trace("random", "p", 0, 50.0, flops=np.arange(1.0, 51.0), regret=np.linspace(0.5, 0.005, 50))
+    assert regret_at(long, 10.0) == pytest.approx(long.regret[9])
+    assert regret_at(long, None) == long.final_regret
+    s = Summary.of("random", [long], budget=10.0)
+    assert s.final[1] == pytest.approx(long.regret[9]) and s.horizon == 50.0
+    assert s.to[0.01][1] == float(long.flops[np.flatnonzero(long.regret <= 0.01)[0]])
+    config = SuiteConfig(budget=20.0)
+    assert config.cell_settings("random")["budget"] == 100.0 and config.cell_settings("adso")["budget"] == 20.0
+    assert SuiteConfig(budget=20.0, baseline_budget=40.0).cell_settings("gp")["budget"] == 40.0
+    with pytest.raises(ValueError, match="baseline_budget"):
+        SuiteConfig(budget=20.0, baseline_budget=10.0)
 
 
 def test_judge_marks_targets_met_and_not_met() -> None:
@@ -129,17 +145,17 @@ def test_judge_marks_targets_met_and_not_met() -> None:
     good = {"adso": s("adso", 1.0, 0.001), "gp": s("gp", 5.0, 0.005), "random": s("random", math.inf, 0.02),
             "tpe-hyperband": s("tpe-hyperband", 4.0, 0.005), "paper": s("paper", 2.0, 0.004),
             "adso-noprune": s("adso-noprune", 2.0, 0.001)}
-    verdicts = {v.target.split(":")[0]: v.status for v in judge("paper-x", good, budget=10.0, noisy=True)}
+    verdicts = {v.target.split(":")[0]: v.status for v in judge("paper-x", good, noisy=True)}
     assert verdicts == {
         "vs GP at target": "MET", "vs BOHB-style": "NOT MET",  # 4x < 5x
         "vs random": "MET",  # never within 10 runs: >= 10x
         "vs paper's method": "MET", "robust": "MET", "under noise": "MET", "pruner": "MET",
     }
     bad = dict(good, adso=s("adso", 8.0, 0.01))  # slower than GP and worse at the end
-    verdicts = {v.target.split(":")[0]: v.status for v in judge("synthetic-x", bad, budget=10.0, noisy=False)}
+    verdicts = {v.target.split(":")[0]: v.status for v in judge("synthetic-x", bad, noisy=False)}
     assert verdicts == {"robust": "NOT MET", "pruner": "NOT MET"}
     never = dict(good, adso=s("adso", math.inf, 0.015))  # ADSO never reaches 1%; GP does
-    verdicts = {v.target.split(":")[0]: v.status for v in judge("paper-x", never, budget=10.0, noisy=False)}
+    verdicts = {v.target.split(":")[0]: v.status for v in judge("paper-x", never, noisy=False)}
     assert verdicts["vs GP at target"] == "NOT MET" and verdicts["vs random"] == "N/A"  # neither
 
 
@@ -164,15 +180,16 @@ def test_config_rejects_bad_input_before_any_compute(tmp_path: Path) -> None:
 def test_saved_cell_is_reused_only_with_the_same_settings(tmp_path: Path) -> None:
     from benchmarks.suite import run_cell
 
-    config = SuiteConfig(name="t", problems=("synthetic-0",), methods=("random",), seeds=1, budget=2.0)
+    config = SuiteConfig(name="t", problems=("synthetic-0",), methods=("random",), seeds=1, budget=2.0,
+                         baseline_budget=2.0)
     (cell,) = cells(config, config.problems)
     run_cell(cell, str(tmp_path))
     trace = load_cell(cell.path(tmp_path), cell.settings)
     assert trace is not None and trace.n_trials == 2
     assert load_cell(cell.path(tmp_path), dict(cell.settings, budget=3.0)) is None
     assert saved_fingerprint(cell.path(tmp_path)) == code_fingerprint()  # stale cells are detectable
-    (other,) = cells(SuiteConfig(name="t", problems=("synthetic-0",), methods=("random",), seeds=1, budget=3.0),
-                     ("synthetic-0",))
+    (other,) = cells(SuiteConfig(name="t", problems=("synthetic-0",), methods=("random",), seeds=1, budget=2.0,
+                                 baseline_budget=3.0), ("synthetic-0",))
     assert load_cell(other.path(tmp_path), other.settings) is None
 
 
