@@ -99,7 +99,8 @@ class Summary:
             final=quartiles([regret_at(t, budget) for t in traces]),
             best_observed=quartiles(observed),
             spent=quartiles([float(t.flops[-1]) if t.n_trials else 0.0 for t in traces]),
-            horizon=float(np.median([t.budget for t in traces])),
+            # what it spent: the budget, more for baselines, less for a study ended by its trial cap
+            horizon=float(np.median([float(t.flops[-1]) if t.n_trials else 0.0 for t in traces])),
             trials=float(np.median([t.n_trials for t in traces])),
             sampler_seconds=np.concatenate(seconds) if seconds else np.zeros(0),
             sampler_cpu_seconds=np.concatenate(cpu) if cpu else np.zeros(0),
@@ -269,7 +270,7 @@ def plot_problem(problem: str, traces: dict[str, list[Trace]], budget: float, pa
     floor = 1e-4
     top = 2.0
     for i, (method, ts) in enumerate(traces.items()):
-        shown = grid <= float(np.median([t.budget for t in ts])) * (1 + 1e-9)  # no flat tail past it
+        shown = grid <= float(np.median([t.budget for t in ts])) * (1 + 1e-9)  # no flat tail past its budget
         r = np.maximum(np.stack([regret_on_grid(t, grid[shown]) for t in ts]), floor)
         q1, med, q3 = np.percentile(r, [25, 50, 75], axis=0)
         bold = method.startswith("adso")

@@ -126,7 +126,7 @@ def test_baselines_run_past_the_budget_but_final_regret_is_read_at_it() -> None:
     assert regret_at(long, 10.0) == pytest.approx(long.regret[9])
     assert regret_at(long, None) == long.final_regret
     s = Summary.of("random", [long], budget=10.0)
-    assert s.final[1] == pytest.approx(long.regret[9]) and s.horizon == 50.0
+    assert s.final[1] == pytest.approx(long.regret[9]) and s.horizon == 50.0  # what it spent
     assert s.to[0.01][1] == float(long.flops[np.flatnonzero(long.regret <= 0.01)[0]])
     config = SuiteConfig(budget=20.0)
     assert config.cell_settings("random")["budget"] == 100.0 and config.cell_settings("adso")["budget"] == 20.0
