@@ -143,7 +143,7 @@ class ADSOPruner(BasePruner):
             return None
         if data is None or not self._worth_judging(sampler, data, trial, step):
             return None
-        if data is None or not any(GP_STATE_ATTR in t.system_attrs for t in data.trials):
+        if not any(GP_STATE_ATTR in t.system_attrs for t in data.trials):
             return None  # no fitted hyperparameters yet: too early to trust a model
         w = trial_weights(trial, data.spec)
         if w is None:

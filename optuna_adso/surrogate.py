@@ -269,7 +269,7 @@ class MultiFidelitySurrogate:
             model.eval()
             cache = _ExactPosterior.of(model)
             with torch.no_grad():
-                probe = cache.joint(train_x[:1], train_x[:1])[0]
+                probe = cache.moments(train_x[:1])[0]
             if not torch.isfinite(probe).all() or not all(
                 torch.isfinite(p).all() for p in model.parameters()
             ):
@@ -344,8 +344,7 @@ class MultiFidelitySurrogate:
         """Posterior mean and variance of the latent function (no observation noise)."""
         post = self._posterior_cache()
         with torch.no_grad():
-            tx = torch.as_tensor(np.asarray(x, dtype=float), dtype=DTYPE)
-            mean, var, _ = post.joint(tx, tx)
+            mean, var, _ = post.moments(torch.as_tensor(np.asarray(x, dtype=float), dtype=DTYPE))
         return (mean.numpy() * self._y_std + self._y_mean,
                 var.clamp_min(1e-12).numpy() * self._y_std**2)
 
@@ -355,8 +354,9 @@ class MultiFidelitySurrogate:
         with torch.no_grad():
             ta = torch.as_tensor(np.asarray(xa, dtype=float), dtype=DTYPE)
             tb = torch.as_tensor(np.asarray(xb, dtype=float), dtype=DTYPE)
-            mean_a, var_a, cov = post.joint(ta, tb)
-            mean_b, var_b, _ = post.joint(tb, tb)
+            mean_a, var_a, va = post.moments(ta)
+            mean_b, var_b, vb = post.moments(tb)
+            cov = post.covar.forward(ta, tb, diag=True) - (va * vb).sum(0)
         s2 = self._y_std**2
         return (
             mean_a.numpy() * self._y_std + self._y_mean,
@@ -422,18 +422,14 @@ class _ExactPosterior:
             alpha = torch.cholesky_solve(resid, chol).squeeze(-1)
         return cls(x, chol, alpha, model.covar_module, model.mean_module)
 
-    def joint(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Posterior mean at ``a``, variance at ``a`` and covariance of ``a[i]`` with ``b[i]``."""
+    def moments(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Posterior mean and variance at rows ``a``, and ``L^-1 k(X, a)``: the covariance of
+        rows a and b is ``k(a, b) - (v_a * v_b).sum(0)``."""
         ka = self.covar.forward(a, self.train_x)
-        va = torch.linalg.solve_triangular(self.chol, ka.T, upper=False)
+        v = torch.linalg.solve_triangular(self.chol, ka.T, upper=False)
         mean = self.mean(a) + ka @ self.alpha
-        var = self.covar.forward(a, a, diag=True) - (va * va).sum(0)
-        if b is a:
-            return mean, var, var
-        kb = self.covar.forward(b, self.train_x)
-        vb = torch.linalg.solve_triangular(self.chol, kb.T, upper=False)
-        cov = self.covar.forward(a, b, diag=True) - (va * vb).sum(0)
-        return mean, var, cov
+        var = self.covar.forward(a, a, diag=True) - (v * v).sum(0)
+        return mean, var, v
 
 
 def _jittered_cholesky(k: torch.Tensor) -> torch.Tensor:
