@@ -55,7 +55,7 @@ _MAX_TRIALS = 100_000  # a guard against a budget that zero-cost trials never sp
 
 _ARRAY_FIELDS = (
     "flops", "regret", "trial_scale", "trial_steps", "sampler_seconds", "sampler_cpu_seconds",
-    "best_observed_regret",
+    "best_observed_regret", "trial_regret",
 )
 
 
@@ -78,6 +78,9 @@ class Trace:
     sampler_cpu_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per trial, CPU
     # regret of the best observed completed full run (noisy problems only; NaN before any)
     best_observed_regret: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # regret at the target of each trial's own mixture (NaN without one): what a full target run
+    # of it would show without noise, so that analyses can ask which runs were worth finishing
+    trial_regret: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_trials(self) -> int:
@@ -250,6 +253,7 @@ class _Recorder:
         self.track_observed = problem.noise_std > 0
         self.observed: tuple[float, float, np.ndarray] | None = None  # (scale, value, weights)
         self.observed_regret: list[float] = []
+        self.trial_regret: list[float] = []
 
     def _best_observed(self, trial: FrozenTrial, scale: float) -> float:
         """Regret of the best completed full run at the highest scale completed so far."""
@@ -315,6 +319,8 @@ class _Recorder:
         self.scales.append(scale)
         self.steps.append(float(last_step))
         self.states.append(trial.state.name)
+        own = _weights_of(trial, self.problem)
+        self.trial_regret.append(math.nan if own is None else float(self.problem.regret(own)))
         self.sampler_seconds.append(self.timer.seconds.pop(trial.number, 0.0) if self.timer else math.nan)
         self.sampler_cpu.append(self.timer.cpu_seconds.pop(trial.number, 0.0) if self.timer else math.nan)
         if self.track_observed:
@@ -411,4 +417,5 @@ def run_study(
         sampler_seconds=np.array(recorder.sampler_seconds),
         sampler_cpu_seconds=np.array(recorder.sampler_cpu),
         best_observed_regret=np.array(recorder.observed_regret),
+        trial_regret=np.array(recorder.trial_regret),
     )

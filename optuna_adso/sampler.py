@@ -53,6 +53,7 @@ _logger = logging.getLogger(__name__)
 GP_STATE_ATTR = "adso:gp_state"
 PROPOSAL_ATTR = "adso:proposal"
 CONFIG_ATTR = "adso:config"
+_STEP_AXIS_FRACTION = 0.1  # the step axis reaches down to this fraction of the target step
 _HOLDING_STATES = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)  # trials that hold a point
 METHODS = {"adso": ("coregionalized", "info-per-cost"), "paper": ("product-rbf", "ei-per-cost")}
 
@@ -306,7 +307,9 @@ class ADSOSampler(BaseSampler):
     def axes(self, data: StudyData) -> FidelityAxes:
         t_scale = self.target.scale or 1.0
         min_scale = min(data.scale.choices) if data.scale is not None else t_scale
-        min_step = min(self.stop_fractions) * self.target.step
+        # The step axis spans at least a tenth of the target step whatever stops are planned, so
+        # that the model's coordinates (and hence its priors) do not depend on that setting.
+        min_step = min(_STEP_AXIS_FRACTION, *self.stop_fractions) * self.target.step
         return FidelityAxes.from_ranges(
             math.log10(t_scale), math.log10(self.target.step), math.log10(min_scale), math.log10(min_step)
         )

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.__main__ import main
 from benchmarks.problems import paper_data_available, paper_data_dir
-from benchmarks.report import Ratio, Summary, judge, quartiles, regret_at, regret_on_grid
+from benchmarks.report import Ratio, Summary, judge, pruning_headroom, quartiles, regret_at, regret_on_grid
 from benchmarks.runner import Trace, run_study
 from benchmarks.suite import (
     QUICK_METHODS,
@@ -68,6 +68,8 @@ def test_quick_traces_are_complete_and_methods_behave(quick: dict[str, Path]) ->
                 assert np.all(np.diff(t.flops) > 0)
         for t in by_method["adso-noprune"]:  # no pruner: every run to its full length
             assert set(t.trial_state) == {"COMPLETE"}
+        for t in ts:  # each trial's own mixture is scored at the target
+            assert len(t.trial_regret) == t.n_trials and np.all(np.isfinite(t.trial_regret))
         for t in by_method["adso"]:  # the sampler is timed: model-based proposals take time
             assert t.sampler_seconds.max() > 0.01
     noisy = traces["synthetic-1-misleading"]
@@ -117,6 +119,23 @@ def test_quartiles_and_ratios_handle_never() -> None:
     r = Ratio.of(math.inf, 2.0, horizon=30.0)  # never within the 30 runs it ran
     assert r.bound and r.value == 15.0 and str(r) == ">= 15.0x"
     assert math.isnan(Ratio.of(3.0, math.inf, horizon=30.0).value)
+
+
+def test_pruning_headroom_counts_only_top_scale_runs_clearly_worse_than_the_best_before() -> None:
+    """The oracle bound of the pruner section: full top-scale runs ending >= 1% of the gap worse
+    than an earlier one would have stopped at the given fraction; near-ties and cheap runs not."""
+    t = Trace(
+        "adso-noprune", "p", 0, 10.0,
+        flops=np.array([0.1, 1.1, 2.1, 3.1, 4.1, 5.1]),
+        regret=np.array([1.0, 0.5, 0.5, 0.5, 0.2, 0.005]),
+        trial_scale=np.array([1.0, 4.0, 4.0, 4.0, 4.0, 4.0]),
+        trial_steps=np.full(6, 100.0),
+        trial_regret=np.array([0.9, 0.3, 0.305, 0.6, 0.2, 0.005]),
+    )
+    # trial 2 is within 1% of trial 1 (could be the best); trial 3 is clearly worse; trial 0 is
+    # at a cheaper scale: only trial 3's cost (1.0) is saved, 75% of it, out of 5.1 to reach 1%
+    assert pruning_headroom(t, 0.25) == pytest.approx(0.75 / 5.1)
+    assert math.isnan(pruning_headroom(_trace("adso-noprune", [1.0], [0.5]), 0.25))  # never reached 1%
 
 
 def test_baselines_run_past_the_budget_but_final_regret_is_read_at_it() -> None:
