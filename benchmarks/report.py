@@ -504,11 +504,10 @@ def pruning_headroom(trace: Trace, stop_fraction: float, margin: float = 0.01) -
     h = int(hit[0])
     flops = np.asarray(trace.flops, dtype=float)
     scales, steps = np.asarray(trace.trial_scale, dtype=float), np.asarray(trace.trial_steps, dtype=float)
+    full_top = (scales == scales.max()) & (steps == steps.max()) & np.isfinite(own)
     paid = np.diff(np.concatenate([[0.0], flops]))
     best, saved = math.inf, 0.0
-    for i in range(h + 1):
-        if scales[i] != scales.max() or steps[i] != steps.max() or not math.isfinite(own[i]):
-            continue
+    for i in np.flatnonzero(full_top[: h + 1]):
         if own[i] >= best + margin:
             saved += (1.0 - stop_fraction) * paid[i]
         best = min(best, own[i])
@@ -521,12 +520,12 @@ def _headroom_lines(summaries: dict[str, dict[str, Summary]], traces: dict[str, 
         ts = traces.get(p, {}).get("adso-noprune", [])
         if not ts:
             continue
-        cells = []
+        cells, n_reached = [], 0
         for f in (0.25, 0.1):
-            h = [pruning_headroom(t, f) for t in ts]
-            h = [x for x in h if math.isfinite(x)]
+            h = [x for x in (pruning_headroom(t, f) for t in ts) if math.isfinite(x)]
+            n_reached = len(h)  # the same seeds at every fraction: those that reached 1%
             cells.append(f"{100 * np.median(h):.0f}% [{100 * min(h):.0f}, {100 * max(h):.0f}]" if h else "-")
-        rows.append(f"| {p} | {len(h)}/{len(ts)} | {cells[0]} | {cells[1]} |")
+        rows.append(f"| {p} | {n_reached}/{len(ts)} | {cells[0]} | {cells[1]} |")
     if not rows:
         return []
     return [
@@ -543,9 +542,7 @@ def _headroom_lines(summaries: dict[str, dict[str, Summary]], traces: dict[str, 
     ]
 
 
-def _pruner_section(
-    summaries: dict[str, dict[str, Summary]], traces: dict[str, dict[str, list[Trace]]] | None = None
-) -> list[str]:
+def _pruner_section(summaries: dict[str, dict[str, Summary]], traces: dict[str, dict[str, list[Trace]]]) -> list[str]:
     trio = ("adso", "adso-noprune", "adso-hyperband")
     rows = [(p, s) for p, s in summaries.items() if sum(m in s for m in trio) >= 2]
     if not rows:
@@ -576,4 +573,4 @@ def _pruner_section(
                 f"| {p} | {LABELS[m]} | {fmt_q(x.to[0.01])} | {x.reached[0.01]}/{x.seeds} "
                 f"| {fmt_q(x.final, 4)} | {change} |"
             )
-    return lines + [""] + _headroom_lines(summaries, traces or {})
+    return lines + [""] + _headroom_lines(summaries, traces)
