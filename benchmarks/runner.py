@@ -12,9 +12,11 @@ Methods:
   noisy, final value).
 - ``adso``, ``paper``: :class:`optuna_adso.ADSOSampler` (``method="adso"`` or the paper's
   ``"paper"`` EI-per-cost) with :class:`optuna_adso.ADSOPruner` over all the problem's scales;
-  the recommendation is :func:`optuna_adso.recommend`.
-- ``adso-noprune``: ADSOSampler with Optuna's NopPruner (every run goes to its full length, so
-  the sampler plans no early stops); ``adso-hyperband``: ADSOSampler with Optuna's
+  the recommendation is :func:`optuna_adso.recommend`.  ADSO's runs are full-length unless the
+  pruner judges one hopeless at the target; the paper's method plans (scale, steps) on a grid,
+  so its pruner honours planned stops.
+- ``adso-noprune``: ADSOSampler with Optuna's NopPruner (every run goes to its full length);
+  ``adso-hyperband``: ADSOSampler with Optuna's
   HyperbandPruner over steps.  Both measure what ADSOPruner adds.
 
 Every trace also records the seconds the sampler spent on each trial (all its hooks, timed by a
@@ -212,7 +214,8 @@ def _make_sampler_and_pruner(problem: Problem, method: str, seed: int):
             return sampler, optuna.pruners.NopPruner()
         if method == "adso-hyperband":
             return sampler, _hyperband(problem)
-        return sampler, adso.ADSOPruner()
+        # The paper's method picks (scale, steps) on a grid: its runs stop where it planned.
+        return sampler, adso.ADSOPruner(planned_stops=method == "paper")
     raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
 
 

@@ -130,7 +130,7 @@ class ADSOSampler(BaseSampler):
             scale, at least 3).
         max_points: bound on observations fed to the GP, so cost stays flat as studies grow.
         stop_fractions: fractions of the target step at which the sampler may plan to stop a
-            run (honoured by :class:`~optuna_adso.ADSOPruner`).
+            run, used only under ``ADSOPruner(planned_stops=True)``, which honours them.
         min_target_share: the least share of the compute spent so far that must have gone to
             the top runnable scale (the target's, or the closest below it) before the sampler
             buys more cheap runs.  A floor under robustness: however the model misjudges
@@ -545,9 +545,10 @@ def _plans_stops(study: Study) -> bool:
     from optuna_adso.pruner import ADSOPruner
 
     try:
-        return isinstance(study.pruner, ADSOPruner)
+        pruner = study.pruner
     except AttributeError:
         return False
+    return isinstance(pruner, ADSOPruner) and pruner.planned_stops
 
 
 def _latest_gp_state(trials: Sequence[FrozenTrial], kind: str) -> tuple[list[float], int] | None:

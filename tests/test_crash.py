@@ -37,7 +37,7 @@ def _open(url: str, name: str):
 
     storage = open_storage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
     sampler = make_sampler(seed=0, n_startup_trials=4, n_candidates=64)
-    return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=adso.ADSOPruner())
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=adso.ADSOPruner(planned_stops=True))
 
 
 def _worker(url: str, name: str, marker: str, index: int) -> None:

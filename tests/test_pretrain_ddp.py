@@ -29,7 +29,7 @@ def test_ddp_spawn_trial_reports_from_rank_zero_and_prunes_every_rank(tmp_path):
         )
         sampler = adso.ADSOSampler(target={"model_size": objective.n_params("tiny-64"), "step": STEPS},
                                    cost=objective.cost(), seed=0)
-        study = optuna.create_study(sampler=sampler, pruner=adso.ADSOPruner(),
+        study = optuna.create_study(sampler=sampler, pruner=adso.ADSOPruner(planned_stops=True),
                                     storage=f"sqlite:///{tmp_path / 'ddp.db'}", study_name="ddp")
         study.optimize(objective, n_trials=1)
     finally:

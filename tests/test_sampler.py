@@ -48,7 +48,7 @@ def _observations(study: optuna.Study):
 
 @pytest.fixture(scope="module")
 def full_study():
-    study = optuna.create_study(sampler=make_sampler(seed=0), pruner=adso.ADSOPruner())
+    study = optuna.create_study(sampler=make_sampler(seed=0), pruner=adso.ADSOPruner(planned_stops=True))
     study.optimize(make_objective(), n_trials=30)
     return study, adso.recommend(study)
 
@@ -121,6 +121,15 @@ def test_pruner_stops_runs_at_the_planned_step(full_study):
     info = json.loads(study.trials[-1].system_attrs[PROPOSAL_ATTR])
     assert info["scale"] == study.trials[-1].params["model_size"]
     assert math.isfinite(info["target_mean"]) and info["score"] > 0
+
+
+def test_the_default_pruner_leaves_every_run_planned_to_its_full_length():
+    """Planned partial runs are opt-in (``planned_stops=True``): by default the sampler proposes
+    full-length runs and the pruner stops one only when the model judges it hopeless."""
+    study = optuna.create_study(sampler=make_sampler(seed=0), pruner=adso.ADSOPruner())
+    study.optimize(make_objective(), n_trials=8)
+    assert all(_planned_stop(t) == TARGET_STEP for t in study.trials)
+    assert all(t.state == TrialState.COMPLETE or PRUNE_REASON_ATTR in t.system_attrs for t in study.trials)
 
 
 def test_runs_planned_to_the_full_target_step_complete(full_study):
