@@ -218,7 +218,7 @@ def test_all_nan_study_keeps_going():
 
 
 def _params(seed: int, n: int) -> list[dict]:
-    study = optuna.create_study(sampler=make_sampler(seed=seed), pruner=adso.ADSOPruner())
+    study = optuna.create_study(sampler=make_sampler(seed=seed), pruner=adso.ADSOPruner(planned_stops=True))
     study.optimize(make_objective(), n_trials=n)
     return [t.params for t in study.trials]
 
