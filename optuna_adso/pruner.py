@@ -30,9 +30,8 @@ proposing more.  The defaults (judge from half of the target step, stop below 0.
 conservative on purpose: on the paper's simulator (6 seeds per objective) a rule at 1% from a
 quarter of the step sent two mean-CE studies in six into a local optimum they never left, while
 the defaults cut the median FLOPs to 1% on StackExchange CE by about a tenth against no pruner.
-Each prune writes its rule
-and predicted numbers to the trial's system attribute ``adso:prune_reason`` (JSON), so a user can
-see why a run stopped.  The pruner holds no state: many trials can run at once.
+Each prune writes its rule and predicted numbers to the trial's system attribute
+``adso:prune_reason`` (JSON), so a user can see why a run stopped.  The pruner holds no state: many trials can run at once.
 """
 
 from __future__ import annotations
@@ -63,8 +62,8 @@ class ADSOPruner(BasePruner):
             each at its planned step.  Off, the sampler proposes full-length runs only.
         min_reports: never prune before this many reports.
         improvement_probability: stop a run whose mixture's probability of beating the best known
-            mixture at the target falls below this.  0 switches the model rule off (planned stops
-            only).
+            mixture at the target falls below this.  0 switches the model rule off (only planned
+            stops, when ``planned_stops`` is on, and the fallback remain).
         check_growth: the model is consulted each time the step count has grown by this factor
             since its last check (a check costs a GP conditioning, ~0.1 s).
         fallback_percentile: without an ADSO model, stop a run worse than this percentile of the
@@ -89,6 +88,9 @@ class ADSOPruner(BasePruner):
         min_savings: float = 0.05,
         min_fraction: float = 0.5,
     ) -> None:
+        if not isinstance(planned_stops, bool):
+            raise ValueError(f"planned_stops must be True or False, got {planned_stops!r}")
+        self.planned_stops = planned_stops
         for name, value in (("min_steps", min_steps), ("min_reports", min_reports),
                             ("fallback_min_peers", fallback_min_peers)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -102,9 +104,6 @@ class ADSOPruner(BasePruner):
         if not (isinstance(min_savings, (int, float)) and not isinstance(min_savings, bool)
                 and 0.0 <= min_savings <= 1.0):
             raise ValueError(f"min_savings must be a fraction of a target run in [0, 1], got {min_savings!r}")
-        if not isinstance(planned_stops, bool):
-            raise ValueError(f"planned_stops must be True or False, got {planned_stops!r}")
-        self.planned_stops = planned_stops
         self.min_savings = float(min_savings)
         if not (isinstance(min_fraction, (int, float)) and not isinstance(min_fraction, bool)
                 and 0.0 <= min_fraction < 1.0):
