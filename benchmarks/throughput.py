@@ -202,9 +202,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| {r['scale']} | {r['n_params'] / 1e6:.2f}M | {r['plain_tokens_per_s']:,.0f} | "
               f"{r['lightning_tokens_per_s']:,.0f} | {r['lightning_overhead_pct']:+.1f}% | "
               f"{r['lightning_tflops']:.4g} | {mfu} |", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": device_name, "args": vars(args), "rows": rows}, f, indent=1)
+        if args.json:  # after every scale: a run cut off at its time limit keeps what it measured
+            with open(args.json, "w") as f:
+                json.dump({"device": device_name, "args": vars(args), "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -167,3 +167,34 @@ def test_out_of_memory_fails_the_trial_with_its_reason_and_the_study_goes_on(obj
     assert failed.state == optuna.trial.TrialState.FAIL
     assert failed.user_attrs["failure_reason"].startswith("OutOfMemoryError: CUDA out of memory")
     assert ok.state == optuna.trial.TrialState.COMPLETE
+
+
+class GradNorms(L.Callback):
+    """The gradient norm each step leaves behind, after clipping and the optimizer step."""
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+        self.norms.append(float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))))
+
+
+@pytest.mark.parametrize("algorithm", ["norm", "value"])
+def test_a_fused_optimizer_under_bf16_mixed_precision_trains_with_gradient_clipping(algorithm):
+    """What a GPU run does (fused AdamW, bf16-mixed, clipping), on CPU: Lightning alone refuses it."""
+    from optuna_adso.pretrain.module import CausalLMModule
+    from optuna_adso.pretrain.scales import get_scale
+
+    module = CausalLMModule(get_scale("tiny-32"), 256, 16, ["a"], {"a": 1.0}, total_steps=3, fused=True)
+    ids = torch.randint(0, 256, (12, 16))
+    loader = torch.utils.data.DataLoader([{"input_ids": row} for row in ids], batch_size=4)
+    norms, clip = GradNorms(), 1e-3
+    trainer = L.Trainer(accelerator="cpu", precision="bf16-mixed", max_steps=3, limit_val_batches=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        gradient_clip_val=clip, gradient_clip_algorithm=algorithm, callbacks=[norms])
+    trainer.fit(module, train_dataloaders=loader)
+    assert trainer.optimizers[0].defaults["fused"] and trainer.global_step == 3
+    n_params = sum(p.numel() for p in module.parameters())
+    bound = clip * (1 + 1e-3) if algorithm == "norm" else clip * n_params**0.5
+    assert len(norms.norms) == 3 and all(0 < n <= bound for n in norms.norms)

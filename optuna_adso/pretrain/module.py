@@ -47,6 +47,7 @@ class CausalLMModule(L.LightningModule):
         compile: bool = False,
         attn_implementation: str = "sdpa",
         nan_check_every: int = 1,
+        fused: bool | None = None,
     ) -> None:
         super().__init__()
         if total_steps < 1:
@@ -64,6 +65,7 @@ class CausalLMModule(L.LightningModule):
         self.warmup_steps, self.min_lr_ratio, self.betas = warmup_steps, min_lr_ratio, betas
         self.compile, self.attn_implementation = compile, attn_implementation
         self.nan_check_every = nan_check_every
+        self.fused = fused
         self.model: torch.nn.Module | None = None
         self.val_losses: dict[str, float] = {}
         self.val_objective: float = math.nan
@@ -105,14 +107,35 @@ class CausalLMModule(L.LightningModule):
     def configure_optimizers(self):
         decay = [p for p in self.parameters() if p.requires_grad and p.ndim >= 2]
         no_decay = [p for p in self.parameters() if p.requires_grad and p.ndim < 2]
+        # fused AdamW (one kernel for all parameters) on GPU, except under a float16 GradScaler:
+        # there the gradients must be unscaled before clipping, which a fused step does too late
+        fused = self.fused if self.fused is not None else self.device.type == "cuda" and not self._grad_scaler()
         opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.lr, betas=self.betas, fused=self.device.type == "cuda",
+            lr=self.lr, betas=self.betas, fused=fused,
         )
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: warmup_cosine(s, self.warmup_steps, self.total_steps, self.min_lr_ratio)
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """Clip here when no GradScaler is in use (fp32, bf16-mixed): the gradients are already true.
+
+        Lightning refuses to clip for a fused optimizer under any mixed precision, bf16 included,
+        because with a float16 GradScaler the gradients would still be scaled at this point.
+        """
+        if not gradient_clip_val or self._grad_scaler():
+            return super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        if gradient_clip_algorithm == "value":
+            torch.nn.utils.clip_grad_value_(self.parameters(), gradient_clip_val)
+        else:
+            torch.nn.utils.clip_grad_norm_(self.parameters(), gradient_clip_val)
+
+    def _grad_scaler(self) -> bool:
+        """Whether the Trainer scales the loss (float16 mixed precision); False outside a Trainer."""
+        plugin = getattr(self._trainer, "precision_plugin", None)
+        return getattr(plugin, "scaler", None) is not None
 
     # -- validation: one dataloader per domain --------------------------------------------------
     def on_validation_epoch_start(self) -> None:

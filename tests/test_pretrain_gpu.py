@@ -1,0 +1,85 @@
+"""The pre-training objective on a CUDA GPU, with the defaults a GPU user gets.
+
+bf16-mixed precision, ``torch.compile`` and SDPA attention are chosen automatically on GPU; these
+tests train the paper's smallest proxy scales through them in real Optuna studies. They skip where
+no GPU is visible (CI); run them on one with ``pytest tests/test_pretrain_gpu.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+import torch
+
+import optuna_adso as adso
+from optuna_adso.pretrain import PretrainObjective
+from optuna_adso.pretrain.corpus import build_corpus
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+STEPS, EVERY, BATCH, SEQ = 30, 10, 8, 256
+
+
+@pytest.fixture(scope="module")
+def objective(tmp_path_factory) -> PretrainObjective:
+    root = tmp_path_factory.mktemp("pretrain-gpu")
+    domains = build_corpus(root)
+    return PretrainObjective(
+        domains, ["20M", "60M"], steps=STEPS, eval_every=EVERY, batch_size=BATCH, seq_len=SEQ,
+        vocab_size=2048, max_val_blocks=8, lr=1e-3, cache_dir=root,
+    ).prepare()
+
+
+def make_study(objective: PretrainObjective, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
+    target = {"model_size": objective.n_params("60M"), "step": STEPS}
+    sampler = adso.ADSOSampler(target=target, cost=objective.cost(), seed=0)
+    return optuna.create_study(sampler=sampler, pruner=pruner or optuna.pruners.NopPruner(), direction="minimize")
+
+
+def test_gpu_defaults_are_bf16_compile_and_a_study_learns_at_both_scales(objective):
+    assert objective.precision == "bf16-mixed" and objective.compile and objective.nan_check_every == 10
+    study = make_study(objective)
+    study.optimize(objective, n_trials=2)
+    assert sorted(objective.scale_choices().values()) == sorted(t.params["model_size"] for t in study.trials)
+    for t in study.trials:
+        assert t.state == optuna.trial.TrialState.COMPLETE, t.user_attrs.get("failure_reason")
+        assert sorted(t.intermediate_values) == list(range(EVERY, STEPS + 1, EVERY))
+        curve = [t.intermediate_values[s] for s in sorted(t.intermediate_values)]
+        assert curve[-1] < curve[0] < math.log(objective.tokenizer.vocab_size) + 0.5  # it learns
+        losses = t.user_attrs["val_losses"]
+        assert sorted(losses) == sorted(objective.names) and all(math.isfinite(v) for v in losses.values())
+        assert t.user_attrs["tokens_seen"] == STEPS * BATCH * SEQ
+    assert set(adso.recommend(study).mixture) == set(objective.names)
+
+
+class PruneAtStep(optuna.pruners.BasePruner):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return (trial.last_step or 0) >= self.step
+
+
+def test_pruning_stops_a_compiled_bf16_run_at_the_reported_step(objective):
+    study = make_study(objective, PruneAtStep(EVERY))
+    study.optimize(objective, n_trials=1)
+    t = study.trials[0]
+    assert t.state == optuna.trial.TrialState.PRUNED
+    assert max(t.intermediate_values) == EVERY and t.user_attrs["tokens_seen"] == EVERY * BATCH * SEQ
+
+
+def test_a_diverging_gpu_run_fails_with_its_reason_and_frees_the_device(objective):
+    study = make_study(objective)
+    lr = objective.lr
+    objective.lr = 1e9
+    try:
+        study.optimize(objective, n_trials=1)
+    finally:
+        objective.lr = lr
+    failed = study.trials[0]
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert "DivergenceError" in failed.user_attrs["failure_reason"]
+    torch.cuda.synchronize()
+    assert torch.cuda.memory_allocated() < 256 * 2**20  # the dead run's model and optimizer are gone
