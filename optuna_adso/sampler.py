@@ -33,6 +33,7 @@ from optuna_adso.space import (
     ScaleSpec,
     collect_observations,
     mixture_specs_from_attrs,
+    project_to_bounded_simplex,
     sample_simplex,
     scale_specs_from_attrs,
     trial_scale,
@@ -53,6 +54,7 @@ _logger = logging.getLogger(__name__)
 GP_STATE_ATTR = "adso:gp_state"
 PROPOSAL_ATTR = "adso:proposal"
 CONFIG_ATTR = "adso:config"
+STARTUP_ATTR = "adso:startup_weights"
 _STEP_AXIS_FRACTION = 0.1  # the step axis reaches down to this fraction of the target step
 _HOLDING_STATES = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)  # trials that hold a point
 METHODS = {"adso": ("coregionalized", "info-per-cost"), "paper": ("product-rbf", "ei-per-cost")}
@@ -126,7 +128,8 @@ class ADSOSampler(BaseSampler):
         seed: seed of all the sampler's randomness.
         method: ``"adso"`` (coregionalized GP, information about the target per unit cost) or
             ``"paper"`` (the paper's product-RBF GP with EI per cost^alpha).
-        n_startup_trials: trials drawn at random before the model is used (default: one per
+        n_startup_trials: space-filling trials (the uniform mixture, then each as far from the
+            others as a few hundred draws allow) before the model is used (default: one per
             scale, at least 3).
         max_points: bound on observations fed to the GP, so cost stays flat as studies grow.
         stop_fractions: fractions of the target step at which the sampler may plan to stop a
@@ -271,7 +274,7 @@ class ADSOSampler(BaseSampler):
         data = read_study(study)
         if data is not None:
             if param_name in data.spec.param_names:
-                w = self._startup_weights(trial, data.spec)
+                w = self._startup_weights(study, trial, data)
                 lo, hi = param_distribution.low, param_distribution.high  # type: ignore[attr-defined]
                 return float(np.clip(w[data.spec.param_names.index(param_name)], lo, hi))
             if data.scale is not None and param_name == data.scale.name:
@@ -287,8 +290,38 @@ class ADSOSampler(BaseSampler):
     def _rng(self, trial: FrozenTrial, stream: int = 0) -> np.random.Generator:
         return np.random.default_rng([self._seed, trial.number, stream])
 
-    def _startup_weights(self, trial: FrozenTrial, spec: MixtureSpec) -> np.ndarray:
-        return sample_simplex(self._rng(trial, 1), 1, spec, face_fraction=0.0)[0]
+    def _startup_weights(self, study: Study, trial: FrozenTrial, data: StudyData) -> np.ndarray:
+        """A space-filling start: the uniform mixture first, then, of candidates drawn for this
+        trial, the one farthest from every mixture another run holds.
+
+        Independent draws cluster in the middle of the simplex, where mixtures differ little: a
+        model fitted on them learns that mixtures hardly matter and then only crawls around its
+        first good point.  Stored on the trial, so that every parameter of it (and a retry) agrees.
+        """
+        stored = study._storage.get_trial_system_attrs(trial._trial_id).get(STARTUP_ATTR)
+        if stored is not None:
+            return np.array(stored, dtype=float)
+        spec = data.spec
+        held = []
+        for other in data.trials:
+            if other.number == trial.number or other.state not in _HOLDING_STATES:
+                continue
+            point = self._held_point(other, spec)
+            other_start = other.system_attrs.get(STARTUP_ATTR)
+            if point is not None:
+                held.append(point[0])
+            elif other_start is not None:
+                held.append(np.array(other_start, dtype=float))
+        if held:
+            cands = sample_simplex(self._rng(trial, 1), 256, spec, face_fraction=0.0)
+            gaps = np.linalg.norm(cands[:, None, :] - np.asarray(held)[None, :, :], axis=2).min(axis=1)
+            w = cands[int(np.argmax(gaps))]
+        else:
+            w = np.full(spec.k, 1.0 / spec.k)
+            if spec.has_bounds:
+                w = project_to_bounded_simplex(w[None], np.array(spec.lower), np.array(spec.upper))[0]
+        study._storage.set_trial_system_attr(trial._trial_id, STARTUP_ATTR, [float(x) for x in w])
+        return w
 
     def fidelities(self, data: StudyData, *, plan_stops: bool = True) -> list[Fidelity]:
         """Every runnable (scale, stop step); only full runs unless ADSOPruner honours stops."""
@@ -330,7 +363,7 @@ class ADSOSampler(BaseSampler):
 
     def _startup_proposal(self, study: Study, trial: FrozenTrial, data: StudyData) -> Proposal:
         fid = self._startup_fidelity(study, trial, data)
-        return Proposal(self._startup_weights(trial, data.spec), fid, 0.0, math.nan, math.nan)
+        return Proposal(self._startup_weights(study, trial, data), fid, 0.0, math.nan, math.nan)
 
     def fit_surrogate(
         self,

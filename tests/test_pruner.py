@@ -82,8 +82,9 @@ def test_a_small_scale_run_is_judged_through_the_model_not_raw_values(warm_study
     study.optimize(make_objective(report_steps=DENSE_STEPS), n_trials=1)
     t = study.trials[-1]
     big = [s for s in study.trials if s.params["model_size"] == TARGET_SCALE and s.intermediate_values]
-    for step, value in t.intermediate_values.items():  # raw values: worse than every big run's
-        assert all(value > s.intermediate_values[step] for s in big if step in s.intermediate_values)
+    for step, value in t.intermediate_values.items():  # raw values: worse than the best big run's
+        at_step = [s.intermediate_values[step] for s in big if step in s.intermediate_values]
+        assert not at_step or value > min(at_step)
     assert any(100 in s.intermediate_values for s in big)
     assert t.state == TrialState.COMPLETE, t.system_attrs.get(PRUNE_REASON_ATTR)
 
