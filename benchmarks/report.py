@@ -180,6 +180,10 @@ def judge(problem: str, s: dict[str, Summary], noisy: bool) -> list[Verdict]:
         r = Ratio.of(other, a1, s[method].horizon)
         ok = _at_least(r, needed)
         why = ""
+        if r.bound and not ok:  # it stopped short (trial cap, horizon) of where the target is decided
+            ok = None
+            why = (f"not measured: {LABELS[method]} stopped after {s[method].horizon:.1f} target runs "
+                   f"(median) without reaching 1%, short of {needed:g}x ADSO's FLOPs")
         if math.isinf(a1):  # the ratio is undefined; the other method may still have got there
             ok = None if math.isinf(other) else False
             why = "neither reaches 1% (median)" if ok is None else "ADSO never reaches 1% (median)"

@@ -176,6 +176,12 @@ def test_judge_marks_targets_met_and_not_met() -> None:
     never = dict(good, adso=s("adso", math.inf, 0.015))  # ADSO never reaches 1%; GP does
     verdicts = {v.target.split(":")[0]: v.status for v in judge("paper-x", never, noisy=False)}
     assert verdicts["vs GP at target"] == "NOT MET" and verdicts["vs random"] == "N/A"  # neither
+    # the paper's method ends at its trial cap after 0.8 target runs, never at 1%: its ratio (>= 0.8x)
+    # says nothing about the 1.5x target, so the check is not measured rather than failed
+    capped = Summary.of("paper", [_trace("paper", [0.2, 0.5, 0.8], [0.5, 0.1, 0.03], seed) for seed in range(3)])
+    verdicts = {v.target.split(":")[0]: v for v in judge("paper-x", dict(good, paper=capped), noisy=False)}
+    assert verdicts["vs paper's method"].status == "N/A"
+    assert "stopped after 0.8 target runs" in verdicts["vs paper's method"].why
 
 
 # --- configuration, resumability, problems ----------------------------------------------------
