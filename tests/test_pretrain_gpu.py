@@ -83,3 +83,22 @@ def test_a_diverging_gpu_run_fails_with_its_reason_and_frees_the_device(objectiv
     assert "DivergenceError" in failed.user_attrs["failure_reason"]
     torch.cuda.synchronize()
     assert torch.cuda.memory_allocated() < 256 * 2**20  # the dead run's model and optimizer are gone
+
+
+def test_a_ddp_spawn_trial_on_the_gpu_reports_from_rank_zero_and_stops_where_planned(objective, tmp_path):
+    """The several-GPUs-per-trial path (spawned ranks, NCCL), on the one GPU there is."""
+    ddp = PretrainObjective(
+        objective.domains, ["20M", "60M"], steps=STEPS, eval_every=EVERY, batch_size=BATCH, seq_len=SEQ,
+        vocab_size=2048, max_val_blocks=8, lr=1e-3, cache_dir=objective.cache_dir, devices=1,
+        strategy="ddp_spawn",
+    )
+    sampler = adso.ADSOSampler(target={"model_size": ddp.n_params("60M"), "step": STEPS}, cost=ddp.cost(), seed=0)
+    study = optuna.create_study(sampler=sampler, pruner=adso.ADSOPruner(planned_stops=True),
+                                storage=f"sqlite:///{tmp_path / 'ddp.db'}", study_name="ddp")
+    study.optimize(ddp, n_trials=1)
+    t = study.trials[0]
+    planned = t.system_attrs["adso:stop_step"]
+    assert t.state == optuna.trial.TrialState.PRUNED, t.user_attrs.get("failure_reason")
+    assert max(t.intermediate_values) == planned < STEPS
+    assert t.user_attrs["tokens_seen"] == planned * BATCH * SEQ
+    assert sorted(t.user_attrs["val_losses"]) == sorted(ddp.names)

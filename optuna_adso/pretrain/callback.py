@@ -50,6 +50,17 @@ class OptunaStepCallback(L.Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.perf_counter()
 
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        """At the last step (a planned stop, or a run whose length is off the ``eval_every`` grid),
+        ask Lightning to stop, which also makes it validate right here, inside ``fit``.
+
+        Validating after ``fit`` instead would not work under ``ddp_spawn``: the ranks that hold the
+        trained model are gone by then, and the step would never be reported."""
+        last = trainer.max_steps
+        if last is not None and last > 0 and trainer.global_step >= last:
+            trainer.should_stop = True
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or trainer.global_step == 0:
             return
