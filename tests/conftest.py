@@ -85,6 +85,26 @@ def make_sampler(seed: int = 0, **kwargs) -> adso.ADSOSampler:
     )
 
 
+def pretrain_study(objective, target_scale: str, pruner: optuna.pruners.BasePruner | None = None,
+                   **create_kwargs) -> optuna.Study:
+    """An ADSO study over a PretrainObjective's scales: its exact parameter counts and cost, the
+    target at ``target_scale`` and the objective's full step count."""
+    target = {"model_size": objective.n_params(target_scale), "step": objective.steps}
+    sampler = adso.ADSOSampler(target=target, cost=objective.cost(), seed=0)
+    return optuna.create_study(sampler=sampler, pruner=pruner or optuna.pruners.NopPruner(),
+                               direction="minimize", **create_kwargs)
+
+
+class PruneAtStep(optuna.pruners.BasePruner):
+    """Prunes every run once it has reported at or past ``step``."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return (trial.last_step or 0) >= self.step
+
+
 def mixture_params(trial: optuna.trial.FrozenTrial, domains: Sequence[str] = DOMAINS) -> np.ndarray:
     return np.array([trial.params[f"mix/{d}"] for d in domains])
 

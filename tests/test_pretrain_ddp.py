@@ -9,6 +9,7 @@ from __future__ import annotations
 import optuna
 import pytest
 import torch
+from conftest import pretrain_study
 
 import optuna_adso as adso
 from optuna_adso.pretrain import PretrainObjective
@@ -27,10 +28,8 @@ def test_ddp_spawn_trial_reports_from_rank_zero_and_prunes_every_rank(tmp_path):
             eval_every=3, batch_size=BATCH, seq_len=SEQ, vocab_size=512, max_val_blocks=4, cache_dir=tmp_path,
             accelerator="cpu", devices=RANKS, strategy="ddp_spawn",  # planned stops off the eval grid
         )
-        sampler = adso.ADSOSampler(target={"model_size": objective.n_params("tiny-64"), "step": STEPS},
-                                   cost=objective.cost(), seed=0)
-        study = optuna.create_study(sampler=sampler, pruner=adso.ADSOPruner(planned_stops=True),
-                                    storage=f"sqlite:///{tmp_path / 'ddp.db'}", study_name="ddp")
+        study = pretrain_study(objective, "tiny-64", adso.ADSOPruner(planned_stops=True),
+                               storage=f"sqlite:///{tmp_path / 'ddp.db'}", study_name="ddp")
         study.optimize(objective, n_trials=1)
     finally:
         torch.set_num_threads(threads)

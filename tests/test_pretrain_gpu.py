@@ -12,6 +12,7 @@ import math
 import optuna
 import pytest
 import torch
+from conftest import PruneAtStep, pretrain_study
 
 import optuna_adso as adso
 from optuna_adso.pretrain import PretrainObjective
@@ -32,15 +33,9 @@ def objective(tmp_path_factory) -> PretrainObjective:
     ).prepare()
 
 
-def make_study(objective: PretrainObjective, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-    target = {"model_size": objective.n_params("60M"), "step": STEPS}
-    sampler = adso.ADSOSampler(target=target, cost=objective.cost(), seed=0)
-    return optuna.create_study(sampler=sampler, pruner=pruner or optuna.pruners.NopPruner(), direction="minimize")
-
-
 def test_gpu_defaults_are_bf16_compile_and_a_study_learns_at_both_scales(objective):
     assert objective.precision == "bf16-mixed" and objective.compile and objective.nan_check_every == 10
-    study = make_study(objective)
+    study = pretrain_study(objective, "60M")
     study.optimize(objective, n_trials=2)
     assert sorted(objective.scale_choices().values()) == sorted(t.params["model_size"] for t in study.trials)
     for t in study.trials:
@@ -54,16 +49,8 @@ def test_gpu_defaults_are_bf16_compile_and_a_study_learns_at_both_scales(objecti
     assert set(adso.recommend(study).mixture) == set(objective.names)
 
 
-class PruneAtStep(optuna.pruners.BasePruner):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        return (trial.last_step or 0) >= self.step
-
-
 def test_pruning_stops_a_compiled_bf16_run_at_the_reported_step(objective):
-    study = make_study(objective, PruneAtStep(EVERY))
+    study = pretrain_study(objective, "60M", PruneAtStep(EVERY))
     study.optimize(objective, n_trials=1)
     t = study.trials[0]
     assert t.state == optuna.trial.TrialState.PRUNED
@@ -71,7 +58,7 @@ def test_pruning_stops_a_compiled_bf16_run_at_the_reported_step(objective):
 
 
 def test_a_diverging_gpu_run_fails_with_its_reason_and_frees_the_device(objective):
-    study = make_study(objective)
+    study = pretrain_study(objective, "60M")
     lr = objective.lr
     objective.lr = 1e9
     try:
@@ -92,9 +79,8 @@ def test_a_ddp_spawn_trial_on_the_gpu_reports_from_rank_zero_and_stops_where_pla
         vocab_size=2048, max_val_blocks=8, lr=1e-3, cache_dir=objective.cache_dir, devices=1,
         strategy="ddp_spawn",
     )
-    sampler = adso.ADSOSampler(target={"model_size": ddp.n_params("60M"), "step": STEPS}, cost=ddp.cost(), seed=0)
-    study = optuna.create_study(sampler=sampler, pruner=adso.ADSOPruner(planned_stops=True),
-                                storage=f"sqlite:///{tmp_path / 'ddp.db'}", study_name="ddp")
+    study = pretrain_study(ddp, "60M", adso.ADSOPruner(planned_stops=True),
+                           storage=f"sqlite:///{tmp_path / 'ddp.db'}", study_name="ddp")
     study.optimize(ddp, n_trials=1)
     t = study.trials[0]
     planned = t.system_attrs["adso:stop_step"]

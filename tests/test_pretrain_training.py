@@ -13,6 +13,7 @@ import lightning as L
 import optuna
 import pytest
 import torch
+from conftest import PruneAtStep, pretrain_study
 
 import optuna_adso as adso
 from optuna_adso.pretrain import PretrainObjective
@@ -39,14 +40,8 @@ def objective(tmp_path_factory):
     ).prepare()
 
 
-def make_study(objective: PretrainObjective, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-    target = {"model_size": objective.n_params("tiny-64"), "step": STEPS}
-    sampler = adso.ADSOSampler(target=target, cost=objective.cost(), seed=0)
-    return optuna.create_study(sampler=sampler, pruner=pruner or optuna.pruners.NopPruner(), direction="minimize")
-
-
 def test_a_study_trains_reports_by_step_and_records_per_domain_losses(objective):
-    study = make_study(objective)
+    study = pretrain_study(objective, "tiny-64")
     study.optimize(objective, n_trials=2)
     choices = objective.scale_choices()
     assert sorted(choices.values()) == sorted({t.params["model_size"] for t in study.trials})  # one per scale
@@ -68,16 +63,8 @@ def test_a_study_trains_reports_by_step_and_records_per_domain_losses(objective)
     assert set(rec.mixture) == set(objective.names)
 
 
-class PruneAtStep(optuna.pruners.BasePruner):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
-        return (trial.last_step or 0) >= self.step
-
-
 def test_pruning_stops_the_run_at_the_reported_step(objective):
-    study = make_study(objective, PruneAtStep(4))
+    study = pretrain_study(objective, "tiny-64", PruneAtStep(4))
     study.optimize(objective, n_trials=1)
     t = study.trials[0]
     assert t.state == optuna.trial.TrialState.PRUNED
@@ -90,7 +77,7 @@ def test_adso_planned_stops_end_training_exactly_there(objective):
     odd = PretrainObjective(objective.domains, ["tiny-32", "tiny-64"], steps=STEPS, eval_every=3,
                             batch_size=BATCH, seq_len=SEQ, vocab_size=512, max_val_blocks=4,
                             cache_dir=objective.cache_dir, accelerator="cpu")
-    study = make_study(odd, adso.ADSOPruner(planned_stops=True))
+    study = pretrain_study(odd, "tiny-64", adso.ADSOPruner(planned_stops=True))
     study.optimize(odd, n_trials=2)
     for t in study.trials:
         planned = t.system_attrs["adso:stop_step"]
@@ -113,7 +100,7 @@ def test_a_named_target_set_and_a_run_without_optuna(objective):
 
 
 def test_a_diverging_run_fails_with_its_reason_and_the_study_goes_on(objective):
-    study = make_study(objective)
+    study = pretrain_study(objective, "tiny-64")
     lr = objective.lr
     objective.lr = 1e9
     try:
@@ -156,7 +143,7 @@ class RunOutOfMemory(L.Callback):
 
 
 def test_out_of_memory_fails_the_trial_with_its_reason_and_the_study_goes_on(objective):
-    study = make_study(objective)
+    study = pretrain_study(objective, "tiny-64")
     objective.trainer_kwargs = {"callbacks": [RunOutOfMemory()]}
     try:
         study.optimize(objective, n_trials=1)
