@@ -31,7 +31,8 @@ conservative on purpose: on the paper's simulator (6 seeds per objective) a rule
 quarter of the step sent two mean-CE studies in six into a local optimum they never left, while
 the defaults cut the median FLOPs to 1% on StackExchange CE by about a tenth against no pruner.
 Each prune writes its rule and predicted numbers to the trial's system attribute
-``adso:prune_reason`` (JSON), so a user can see why a run stopped.  The pruner holds no state: many trials can run at once.
+``adso:prune_reason`` (JSON), so a user can see why a run stopped.  The pruner holds no state:
+many trials can run at once.
 """
 
 from __future__ import annotations

@@ -267,10 +267,8 @@ class PretrainObjective:
         with _quiet():
             trainer = self._trainer(stop, callback)
             trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loaders)
+            # the last step is validated inside fit (OptunaStepCallback stops there), also under ddp_spawn
             result = self._outcome(trainer, module, callback, trial)
-            if result.pruned_at is None and (not result.history or result.history[-1]["step"] != stop):
-                trainer.validate(module, dataloaders=val_loaders, verbose=False)  # report the last step
-                result = self._outcome(trainer, module, callback, trial)
         result.n_params, result.wall_seconds = n_params, time.perf_counter() - t0
         return result
 
