@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
         "--baseline-budget", type=float,
         help="how far the single-fidelity baselines run (default 5x --budget; final regrets are compared at --budget)",
     )
-    run.add_argument("--max-trials", type=int, help="trial cap of ADSO-family studies")
+    run.add_argument("--max-trials", type=int, help="trial cap of ADSO studies")
+    run.add_argument("--paper-max-trials", type=int, help="trial cap of the paper's method (default 1000)")
     run.add_argument("--recommend-every", type=float, help="ADSO: re-ask recommend() every X target runs")
     run.add_argument(
         "--paper-simulator", help=f"folder with mlp.npz and flops.csv (default ${PAPER_ENV_VAR} or ../shared/data/paper_simulator)"
@@ -92,6 +93,7 @@ def config_from_args(args: argparse.Namespace) -> SuiteConfig:
             "budget": args.budget,
             "baseline_budget": args.baseline_budget,
             "max_trials": args.max_trials,
+            "paper_max_trials": args.paper_max_trials,
             "recommend_every": args.recommend_every,
             "paper_dir": args.paper_simulator,
         }.items()
@@ -129,8 +131,8 @@ def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir:
         noisy={p: b.noise_std > 0 for p, b in built.items()},
         settings_note=(
             f"{config.seeds} seeds, budget {config.budget:g} target runs (baselines run on to "
-            f"{config.baseline_horizon:g}), ADSO-family studies capped "
-            f"at {config.max_trials} trials, `recommend()` re-asked every {config.recommend_every:g} "
+            f"{config.baseline_horizon:g}), ADSO studies capped at {config.max_trials} trials and the "
+            f"paper's method at {config.paper_max_trials} (it runs to the baselines' horizon), `recommend()` re-asked every {config.recommend_every:g} "
             f"target runs; last run {meta.get('finished_at', '?')} on {meta.get('jobs', '?')} "
             f"process(es), {meta.get('last_run_wall_seconds', 0.0) / 60:.1f} min for "
             f"{meta.get('last_run_cells', '?')} cells. Traces: {code_note or 'no code fingerprint'}."

@@ -154,6 +154,17 @@ def test_baselines_run_past_the_budget_but_final_regret_is_read_at_it() -> None:
         SuiteConfig(budget=20.0, baseline_budget=10.0)
 
 
+def test_the_papers_method_runs_to_the_baselines_horizon_under_its_own_trial_cap() -> None:
+    """It is a baseline: a cap as low as ADSO's would end it after about one target run, long
+    before the FLOPs where the ratio against it is decided."""
+    config = SuiteConfig(budget=20.0, max_trials=150, paper_max_trials=900)
+    assert config.cell_settings("paper") == {"budget": 100.0, "max_trials": 900, "recommend_every": 0.5}
+    assert config.cell_settings("adso")["max_trials"] == 150
+    assert SuiteConfig.quick_config().cell_settings("paper")["max_trials"] == 10
+    with pytest.raises(ValueError, match="paper_max_trials"):
+        SuiteConfig(paper_max_trials=0)
+
+
 def test_judge_marks_targets_met_and_not_met() -> None:
     def s(method: str, reach_1pct: float, final: float) -> Summary:
         # regret 0.04 at 0.5 target runs, 0.009 at reach_1pct (inf: never), then final
