@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -271,3 +272,14 @@ def test_suite_worlds_never_get_worse_with_scale_or_steps(name: str) -> None:
         assert np.all(np.diff(L, axis=0) <= 1e-12)
     L = np.stack([p.loss(W, p.target_scale, t) for t in p.report_steps])
     assert np.all(np.diff(L, axis=0) <= 1e-12)
+
+
+def test_suite_workers_get_one_blas_thread_each_and_the_parent_keeps_its_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set before the spawned worker imports numpy, else every worker's BLAS takes every core."""
+    from benchmarks.suite import _one_thread_per_worker
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    with _one_thread_per_worker():
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["OPENBLAS_NUM_THREADS"] == "1"
+    assert os.environ["OMP_NUM_THREADS"] == "4" and "OPENBLAS_NUM_THREADS" not in os.environ
