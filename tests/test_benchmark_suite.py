@@ -194,6 +194,8 @@ def test_judge_marks_targets_met_and_not_met() -> None:
     verdicts = {v.target.split(":")[0]: v for v in judge("paper-x", dict(good, paper=capped), noisy=False)}
     assert verdicts["vs paper's method"].status == "N/A"
     assert "stopped after 0.8 target runs" in verdicts["vs paper's method"].why
+    # what can be compared is the regret both had once it stopped: ADSO's 0.04 (since 0.5) vs 0.03
+    assert "at 0.8 target runs the median regret is 0.0400 for ADSO, 0.0300 for it" in verdicts["vs paper's method"].why
 
 
 # --- configuration, resumability, problems ----------------------------------------------------
