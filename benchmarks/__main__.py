@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--max-trials", type=int, help="trial cap of ADSO studies")
     run.add_argument("--paper-max-trials", type=int, help="trial cap of the paper's method (default 1000)")
+    run.add_argument("--paper-budget", type=float, help="how far the paper's method runs (default: as the baselines)")
     run.add_argument("--recommend-every", type=float, help="ADSO: re-ask recommend() every X target runs")
     run.add_argument(
         "--paper-simulator", help=f"folder with mlp.npz and flops.csv (default ${PAPER_ENV_VAR} or ../shared/data/paper_simulator)"
@@ -94,6 +95,7 @@ def config_from_args(args: argparse.Namespace) -> SuiteConfig:
             "baseline_budget": args.baseline_budget,
             "max_trials": args.max_trials,
             "paper_max_trials": args.paper_max_trials,
+            "paper_budget": args.paper_budget,
             "recommend_every": args.recommend_every,
             "paper_dir": args.paper_simulator,
         }.items()
@@ -132,7 +134,8 @@ def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir:
         settings_note=(
             f"{config.seeds} seeds, budget {config.budget:g} target runs (baselines run on to "
             f"{config.baseline_horizon:g}), ADSO studies capped at {config.max_trials} trials and the "
-            f"paper's method at {config.paper_max_trials} (it runs to the baselines' horizon), `recommend()` re-asked every {config.recommend_every:g} "
+            f"paper's method at {config.paper_max_trials} (it runs on to "
+            f"{config.cell_settings('paper')['budget']:g}), `recommend()` re-asked every {config.recommend_every:g} "
             f"target runs; last run {meta.get('finished_at', '?')} on {meta.get('jobs', '?')} "
             f"process(es), {meta.get('last_run_wall_seconds', 0.0) / 60:.1f} min for "
             f"{meta.get('last_run_cells', '?')} cells. Traces: {code_note or 'no code fingerprint'}."

@@ -196,7 +196,9 @@ def judge(problem: str, s: dict[str, Summary], noisy: bool) -> list[Verdict]:
                    f"(median) without reaching 1%, short of {needed:g}x ADSO's FLOPs")
             mine, theirs = a.median_regret_at(h), s[method].median_regret_at(h)
             if math.isfinite(mine) and math.isfinite(theirs):  # the comparison that can be made
-                why += f"; at {h:.1f} target runs the median regret is {mine:.4f} for ADSO, {theirs:.4f} for it"
+                why += f"; median regret at {h:.1f} target runs {theirs:.4f} for it, {mine:.4f} for ADSO"
+                if a.horizon < h:
+                    why += f" (at its last, {a.horizon:.1f} target runs)"
         if math.isinf(a1):  # the ratio is undefined; the other method may still have got there
             ok = None if math.isinf(other) else False
             why = "neither reaches 1% (median)" if ok is None else "ADSO never reaches 1% (median)"

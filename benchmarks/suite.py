@@ -80,8 +80,8 @@ class SuiteConfig:
     single-fidelity baselines (a budget of ``B`` target runs is ``B`` trials for them, more with
     Hyperband's pruned ones).
 
-    The paper's method is a baseline too: it runs on to the baselines' horizon, capped at
-    ``paper_max_trials``.  Its cost-discounted acquisition spends its first few hundred trials
+    The paper's method is a baseline too: it runs on to ``paper_budget`` (default the baselines'
+    horizon), capped at ``paper_max_trials``.  Its cost-discounted acquisition spends its first few hundred trials
     on near-free small runs (150 trials buy about one target run), so a cap as low as ADSO's
     would stop it long before the FLOPs where the comparison is decided.
     """
@@ -95,6 +95,7 @@ class SuiteConfig:
     max_trials: int = 150
     baseline_max_trials: int = 2000
     paper_max_trials: int = 1000
+    paper_budget: float | None = None
     recommend_every: float = 0.5
     paper_dir: str | None = None
     quick: bool = False
@@ -121,6 +122,13 @@ class SuiteConfig:
                 f"baseline_budget must be a number of target runs >= budget ({self.budget:g}), "
                 f"got {self.baseline_budget!r}"
             )
+        if self.paper_budget is not None and not (
+            math.isfinite(self.paper_budget) and self.paper_budget >= self.budget
+        ):
+            raise ValueError(
+                f"paper_budget must be a number of target runs >= budget ({self.budget:g}), "
+                f"got {self.paper_budget!r}"
+            )
         if min(self.max_trials, self.baseline_max_trials, self.paper_max_trials) < 1:
             raise ValueError("max_trials, baseline_max_trials and paper_max_trials must be >= 1")
         if not self.recommend_every >= 0:
@@ -145,7 +153,7 @@ class SuiteConfig:
         multi = method in ADSO_METHODS
         if method == "paper":
             return {
-                "budget": self.baseline_horizon,
+                "budget": self.paper_budget if self.paper_budget is not None else self.baseline_horizon,
                 "max_trials": self.paper_max_trials,
                 "recommend_every": self.recommend_every,
             }

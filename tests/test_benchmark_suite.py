@@ -162,8 +162,11 @@ def test_the_papers_method_runs_to_the_baselines_horizon_under_its_own_trial_cap
     assert config.cell_settings("paper") == {"budget": 100.0, "max_trials": 900, "recommend_every": 0.5}
     assert config.cell_settings("adso")["max_trials"] == 150
     assert SuiteConfig.quick_config().cell_settings("paper")["max_trials"] == 10
+    assert SuiteConfig(budget=20.0, baseline_budget=150.0, paper_budget=100.0).cell_settings("paper")["budget"] == 100.0
     with pytest.raises(ValueError, match="paper_max_trials"):
         SuiteConfig(paper_max_trials=0)
+    with pytest.raises(ValueError, match="paper_budget"):
+        SuiteConfig(budget=20.0, paper_budget=10.0)
 
 
 def test_judge_marks_targets_met_and_not_met() -> None:
@@ -195,7 +198,7 @@ def test_judge_marks_targets_met_and_not_met() -> None:
     assert verdicts["vs paper's method"].status == "N/A"
     assert "stopped after 0.8 target runs" in verdicts["vs paper's method"].why
     # what can be compared is the regret both had once it stopped: ADSO's 0.04 (since 0.5) vs 0.03
-    assert "at 0.8 target runs the median regret is 0.0400 for ADSO, 0.0300 for it" in verdicts["vs paper's method"].why
+    assert "median regret at 0.8 target runs 0.0300 for it, 0.0400 for ADSO" in verdicts["vs paper's method"].why
 
 
 # --- configuration, resumability, problems ----------------------------------------------------
