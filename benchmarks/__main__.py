@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", nargs="+", choices=list(METHODS))
     run.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 10, quick 2)")
     run.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
-    run.add_argument("--budget", type=float, help="FLOPs budget in full target runs")
+    run.add_argument("--budget", type=float, help="FLOPs budget in full target runs (default 30)")
     run.add_argument(
         "--baseline-budget", type=float,
         help="how far the single-fidelity baselines run (default 5x --budget; final regrets are compared at --budget)",

@@ -90,7 +90,7 @@ class SuiteConfig:
     problems: tuple[str, ...] = FULL_PROBLEMS
     methods: tuple[str, ...] = METHODS
     seeds: int = 10
-    budget: float = 20.0
+    budget: float = 30.0
     baseline_budget: float | None = None
     max_trials: int = 150
     baseline_max_trials: int = 2000
