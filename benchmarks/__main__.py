@@ -135,7 +135,7 @@ def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir:
             f"{config.seeds} seeds, budget {config.budget:g} target runs (baselines run on to "
             f"{config.baseline_horizon:g}), ADSO studies capped at {config.max_trials} trials and the "
             f"paper's method at {config.paper_max_trials} (it runs on to "
-            f"{config.cell_settings('paper')['budget']:g}), `recommend()` re-asked every {config.recommend_every:g} "
+            f"{config.paper_horizon:g}), `recommend()` re-asked every {config.recommend_every:g} "
             f"target runs; last run {meta.get('finished_at', '?')} on {meta.get('jobs', '?')} "
             f"process(es), {meta.get('last_run_wall_seconds', 0.0) / 60:.1f} min for "
             f"{meta.get('last_run_cells', '?')} cells. Traces: {code_note or 'no code fingerprint'}."

@@ -81,9 +81,9 @@ class SuiteConfig:
     Hyperband's pruned ones).
 
     The paper's method is a baseline too: it runs on to ``paper_budget`` (default the baselines'
-    horizon), capped at ``paper_max_trials``.  Its cost-discounted acquisition spends its first few hundred trials
-    on near-free small runs (150 trials buy about one target run), so a cap as low as ADSO's
-    would stop it long before the FLOPs where the comparison is decided.
+    horizon), capped at ``paper_max_trials``.  Its cost-discounted acquisition spends its first
+    few hundred trials on near-free small runs (150 trials buy about one target run), so a cap
+    as low as ADSO's would stop it long before the FLOPs where the comparison is decided.
     """
 
     name: str = "full"
@@ -148,12 +148,17 @@ class SuiteConfig:
         """How far the baselines run, in target runs (``baseline_budget``, default 5x budget)."""
         return self.baseline_budget if self.baseline_budget is not None else 5.0 * self.budget
 
+    @property
+    def paper_horizon(self) -> float:
+        """How far the paper's method runs, in target runs (``paper_budget``, default as the baselines)."""
+        return self.paper_budget if self.paper_budget is not None else self.baseline_horizon
+
     def cell_settings(self, method: str) -> dict[str, Any]:
         """The settings a saved trace must match to be reused."""
         multi = method in ADSO_METHODS
         if method == "paper":
             return {
-                "budget": self.paper_budget if self.paper_budget is not None else self.baseline_horizon,
+                "budget": self.paper_horizon,
                 "max_trials": self.paper_max_trials,
                 "recommend_every": self.recommend_every,
             }
