@@ -209,13 +209,14 @@ def _make_sampler_and_pruner(problem: Problem, method: str, seed: int):
             cost=lambda params, step: problem.cost(params[SCALE], step),
             seed=seed,
             method="paper" if method == "paper" else "adso",
+            # The paper's method picks (scale, steps) on a grid: its runs stop where it planned.
+            planned_stops=method == "paper",
         )
         if method == "adso-noprune":
             return sampler, optuna.pruners.NopPruner()
         if method == "adso-hyperband":
             return sampler, _hyperband(problem)
-        # The paper's method picks (scale, steps) on a grid: its runs stop where it planned.
-        return sampler, adso.ADSOPruner(planned_stops=method == "paper")
+        return sampler, adso.ADSOPruner()
     raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
 
 

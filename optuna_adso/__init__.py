@@ -2,30 +2,56 @@
 
 Multi-fidelity, multi-scale Bayesian optimization (ADSO / MFMS-BO, arXiv 2503.21023) as an
 Optuna sampler and pruner.
+
+The public names load on first use: a training process that imports
+``optuna_adso.pretrain`` (or any one module) gets what it needs, not the GP stack, plotly and
+the dashboard with it.
 """
 
-from optuna_adso import visualization
-from optuna_adso.budget import FlopsBudget
-from optuna_adso.cost import FlopsCost, TableCost
-from optuna_adso.export import export_mixture
-from optuna_adso.pruner import ADSOPruner
-from optuna_adso.recommend import Recommendation, recommend
-from optuna_adso.sampler import ADSOSampler
-from optuna_adso.space import suggest_mixture, suggest_scale
-from optuna_adso.storage import open_storage
+from __future__ import annotations
 
-__all__ = [
-    "ADSOPruner",
-    "ADSOSampler",
-    "FlopsBudget",
-    "FlopsCost",
-    "Recommendation",
-    "TableCost",
-    "export_mixture",
-    "open_storage",
-    "recommend",
-    "suggest_mixture",
-    "suggest_scale",
-    "visualization",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time, __getattr__ below
+    from optuna_adso import visualization
+    from optuna_adso.budget import FlopsBudget
+    from optuna_adso.cost import FlopsCost, TableCost
+    from optuna_adso.export import export_mixture
+    from optuna_adso.pruner import ADSOPruner
+    from optuna_adso.recommendation import Recommendation, recommend
+    from optuna_adso.sampler import ADSOSampler
+    from optuna_adso.space import suggest_mixture, suggest_scale
+    from optuna_adso.storage import open_storage
+
+_PUBLIC = {
+    "ADSOPruner": "optuna_adso.pruner",
+    "ADSOSampler": "optuna_adso.sampler",
+    "FlopsBudget": "optuna_adso.budget",
+    "FlopsCost": "optuna_adso.cost",
+    "Recommendation": "optuna_adso.recommendation",
+    "TableCost": "optuna_adso.cost",
+    "export_mixture": "optuna_adso.export",
+    "open_storage": "optuna_adso.storage",
+    "recommend": "optuna_adso.recommendation",
+    "suggest_mixture": "optuna_adso.space",
+    "suggest_scale": "optuna_adso.space",
+}
+
+__all__ = sorted([*_PUBLIC, "visualization"])
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "visualization":
+        return importlib.import_module("optuna_adso.visualization")
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'optuna_adso' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from optuna_adso.space import MixtureSpec, normalize_rows, project_to_bounded_simplex, sample_simplex
-from optuna_adso.surrogate import MultiFidelitySurrogate
+from optuna_adso.simplex import normalize_rows, project_to_bounded_simplex, sample_simplex
+from optuna_adso.space import MixtureSpec
+from optuna_adso.surrogate import MultiFidelitySurrogate, target_inputs
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class Acquisition:
         self.run_overhead = run_overhead  # fixed cost of any run, in target runs (launch, eval)
         self.noise = surrogate.noise_variance
         self.prior_std = surrogate.mixture_prior_std()
-        target_mean, _ = surrogate.predict(_with_z(incumbent_weights, (0.0, 0.0)))
+        target_mean, _ = surrogate.predict_target(incumbent_weights)
         self.target_best = float(target_mean.min())
         self.incumbent_weights = incumbent_weights
         self._best_at: dict[tuple[float, float], float] = {}
@@ -142,7 +143,7 @@ class Acquisition:
         return self._best_at[f.z]
 
     def target_ei(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mean, var = self.surrogate.predict(_with_z(weights, (0.0, 0.0)))
+        mean, var = self.surrogate.predict_target(weights)
         return expected_improvement(mean, var, self.target_best), mean, var
 
     def score(self, weights: np.ndarray, f: Fidelity) -> np.ndarray:
@@ -163,7 +164,7 @@ class Acquisition:
             best = np.array([self._best_at_fidelity(f) for f in fids])
             ei = expected_improvement(mean, var, best)
             return ei / np.maximum(cost, 1e-12) ** self.cost_exponent
-        xt = _with_z(weights, (0.0, 0.0))
+        xt = target_inputs(weights)
         _, mean_t, var_f, var_t, cov = self.surrogate.predict_pairs(xf, xt)
         rho2 = cov**2 / ((var_f + self.noise) * var_t)
         ei = expected_improvement(mean_t, var_t, self.target_best)
@@ -272,15 +273,17 @@ def minimize_target_mean(
     risk_aversion: float = 1.0,
     n_candidates: int = 2048,
     n_refine_rounds: int = 4,
+    z: tuple[float, float] = (0.0, 0.0),
 ) -> tuple[np.ndarray, float, float]:
     """The mixture minimizing ``mean + risk_aversion * std`` at the target: (weights, mean, std).
 
     A little risk aversion keeps a recommendation away from mixtures whose good predicted value
     is an extrapolation nobody checked (the posterior mean alone can be fooled far from data).
+    ``z`` asks at another fidelity instead (model coordinates; the target is (0, 0)).
     """
 
     def objective(w: np.ndarray) -> np.ndarray:
-        mean, var = surrogate.predict(_with_z(w, (0.0, 0.0)))
+        mean, var = surrogate.predict(_with_z(w, z))
         return -(mean + risk_aversion * np.sqrt(var))
 
     cands = candidate_mixtures(rng, spec, n_candidates, anchors=anchors)
@@ -291,5 +294,5 @@ def minimize_target_mean(
         if v > best_v:
             best_w, best_v = w, v
     best_w = normalize_rows(best_w)[0]
-    mean, var = surrogate.predict(_with_z(best_w[None], (0.0, 0.0)))
+    mean, var = surrogate.predict(_with_z(best_w[None], z))
     return best_w, float(mean[0]), float(np.sqrt(var[0]))

@@ -28,6 +28,7 @@ from typing import Any
 
 import optuna
 
+from optuna_adso import records
 from optuna_adso.config import PRETRAIN, ConfigError, StudyConfig, load_config, resolve_objective
 
 __all__ = ["main"]
@@ -170,7 +171,7 @@ def _budget_callbacks(config: StudyConfig, sampler: Any) -> list[Callable]:
 
 def _spent_fraction(config: StudyConfig, study: optuna.Study, sampler: Any) -> float:
     """The largest fraction of any budget already used (1.0 = the study is done)."""
-    from optuna_adso.recommend import flops_spent
+    from optuna_adso.recommendation import flops_spent
 
     fractions = [0.0]
     spent = flops_spent(study, sampler)
@@ -179,7 +180,7 @@ def _spent_fraction(config: StudyConfig, study: optuna.Study, sampler: Any) -> f
     if config.budget_target_runs is not None:
         fractions.append(spent / (config.budget_target_runs * sampler.target_cost))
     if config.budget_trials is not None:
-        fractions.append(len(study._storage.get_all_trials(study._study_id, deepcopy=False)) / config.budget_trials)
+        fractions.append(len(records.all_trials(study)) / config.budget_trials)
     return max(fractions)
 
 
@@ -251,7 +252,7 @@ def _study_from_args(args: argparse.Namespace) -> tuple[optuna.Study, StudyConfi
 
 
 def _recommendation(study: optuna.Study) -> Any:
-    from optuna_adso.recommend import recommend
+    from optuna_adso.recommendation import recommend
 
     try:
         return recommend(study)
@@ -267,11 +268,11 @@ def cmd_demo(args: argparse.Namespace, extra: list[str]) -> int:
 
     name = args.study_name or f"demo-{int(time.time())}"
     argv = ["--trials", str(args.trials), "--storage", args.storage, "--study-name", name, *extra]
-    module = "benchmarks.demo" if args.simulated else "optuna_adso.pretrain.demo"
+    module = "optuna_adso.simulated_demo" if args.simulated else "optuna_adso.pretrain.demo"
     try:
         demo = importlib.import_module(module)
     except ImportError as exc:
-        raise CommandError(f"cannot import the demo {module} ({exc}); --simulated needs the repository root") from None
+        raise CommandError(f"cannot import the demo {module} ({exc})") from None
     demo.main(argv)
     if not args.no_publish:
         from optuna_adso.dashboard import publish
@@ -315,23 +316,24 @@ def cmd_optimize(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_status(args: argparse.Namespace, extra: list[str]) -> int:
-    from optuna_adso.recommend import flops_spent, sampler_for_study
+    from optuna_adso.study_model import NoStudyConfig, StudyModel, settings_for_study
 
     study, config = _study_from_args(args)
-    trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+    trials = records.all_trials(study)
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     print(f"study {study.study_name!r}: {len(trials)} trials (" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")")
     try:
-        sampler = sampler_for_study(study, None)
-    except ValueError:
+        settings = settings_for_study(study)
+    except NoStudyConfig:
         print("no ADSO trial yet: nothing spent, no recommendation")
         return 0
-    spent = flops_spent(study, sampler)
-    line = f"cost spent: {spent:.4g} ({spent / sampler.target_cost:.2f} target runs)"
+    model = StudyModel.load(study, settings)
+    spent = 0.0 if model is None else model.flops_spent()
+    line = f"cost spent: {spent:.4g} ({spent / settings.target_cost:.2f} target runs)"
     if config is not None:
-        line += f"; budget used: {100 * _spent_fraction(config, study, sampler):.0f}%"
+        line += f"; budget used: {100 * _spent_fraction(config, study, settings):.0f}%"
     print(line)
     print(_recommendation(study))
     return 0
@@ -424,7 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run the demo study on SQLite and publish its plots")
     p.add_argument("--trials", type=int, default=24)
     p.add_argument("--simulated", action="store_true",
-                   help="the simulated world of benchmarks/demo.py instead of real tiny-LM pre-training")
+                   help="a simulated world (optuna_adso.simulated_demo) instead of real tiny-LM pre-training")
     p.add_argument("--storage", default="sqlite:///adso_demo.db")
     p.add_argument("--study-name")
     p.add_argument("--no-publish", action="store_true", help="skip publishing plots to the dashboard")

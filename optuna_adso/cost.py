@@ -8,6 +8,7 @@ The sampler only needs ``cost(scale, step)``: the cumulative compute of a run of
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 from collections.abc import Callable, Mapping
@@ -48,6 +49,9 @@ class FlopsCost:
     def __repr__(self) -> str:
         return f"FlopsCost(tokens_per_step={self.tokens_per_step:g}, scale_param={self.scale_param!r})"
 
+    def to_spec(self) -> dict[str, Any]:
+        return {"kind": "flops", "tokens_per_step": self.tokens_per_step, "scale_param": self.scale_param}
+
 
 class TableCost:
     """Cumulative cost read from a table of (scale, step, cost) rows.
@@ -71,6 +75,14 @@ class TableCost:
         self._scales = np.array(sorted(table))
         self._curves = {s: np.array(sorted(table[s])) for s in self._scales}
         self.scale_param = scale_param
+
+    @property
+    def rows(self) -> list[tuple[float, float, float]]:
+        """The table's (scale, step, cost) rows, sorted."""
+        return [(float(s), float(step), float(c)) for s in self._scales for step, c in self._curves[s]]
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"kind": "table", "rows": [list(r) for r in self.rows], "scale_param": self.scale_param}
 
     @classmethod
     def from_csv(
@@ -127,6 +139,38 @@ class TableCost:
         return self.cost(params[self.scale_param], step)
 
 
+class ScaleTimesSteps:
+    """The default cost, ``scale * step``: FLOPs up to a constant factor (only ratios matter)."""
+
+    def __call__(self, params: Mapping[str, Any], step: float) -> float:
+        scale = next(iter(params.values()), 1.0)
+        return float(scale) * float(step)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {"kind": "scale_times_steps"}
+
+    def __repr__(self) -> str:
+        return "ScaleTimesSteps()"
+
+
+def cost_spec(cost: Any) -> dict[str, Any] | None:
+    """What it takes to rebuild ``cost`` exactly in another process, or None if nothing can."""
+    # exact types: a subclass may price differently from what its parent's spec rebuilds
+    return cost.to_spec() if type(cost) in (FlopsCost, TableCost, ScaleTimesSteps) else None
+
+
+def cost_from_spec(spec: Mapping[str, Any]) -> FlopsCost | TableCost | ScaleTimesSteps:
+    """The cost model :func:`cost_spec` described."""
+    kind = spec.get("kind")
+    if kind == "flops":
+        return FlopsCost(spec["tokens_per_step"], scale_param=spec.get("scale_param"))
+    if kind == "table":
+        return TableCost([tuple(r) for r in spec["rows"]], scale_param=spec.get("scale_param"))
+    if kind == "scale_times_steps":
+        return ScaleTimesSteps()
+    raise ValueError(f"unknown stored cost model {dict(spec)!r}")
+
+
 class ScaleStepCost:
     """Any cost model as ``f(scale, step) -> cost``, validated on every call.
 
@@ -155,9 +199,14 @@ class ScaleStepCost:
 def resolve_cost(
     cost: CostModel | Callable[[Mapping[str, Any], float], float], scale_param: str | None
 ) -> ScaleStepCost:
-    """Turn any cost model into ``f(scale, step) -> cost``, validated on every call."""
+    """Turn any cost model into ``f(scale, step) -> cost``, validated on every call.
+
+    A :class:`FlopsCost` or :class:`TableCost` without a ``scale_param`` reads the study's scale
+    parameter; it is given one on a copy, never on the user's object.
+    """
     if not callable(cost):
         raise TypeError(f"cost must be a FlopsCost, TableCost or callable (params, step) -> cost, got {cost!r}")
     if isinstance(cost, (FlopsCost, TableCost)) and cost.scale_param is None:
+        cost = copy.copy(cost)
         cost.scale_param = scale_param
     return ScaleStepCost(cost, scale_param)

@@ -18,8 +18,10 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial
 
 from optuna_adso import visualization as viz
-from optuna_adso.recommend import Recommendation, recommend
-from optuna_adso.sampler import ADSOSampler
+from optuna_adso.recommendation import Recommendation, recommend
+from optuna_adso import records
+from optuna_adso.study_model import SettingsSource
+from optuna_adso.validation import as_int
 
 __all__ = ["PLOTS", "DashboardCallback", "publish", "recommendation_note", "serve"]
 
@@ -58,7 +60,7 @@ def _check_plots(plots: Sequence[str] | None) -> list[str]:
 
 
 def publish(
-    study: optuna.Study, *, sampler: ADSOSampler | None = None, plots: Sequence[str] | None = None
+    study: optuna.Study, *, sampler: SettingsSource | None = None, plots: Sequence[str] | None = None
 ) -> Recommendation | None:
     """Store our plots and the recommendation note in ``study``; return the recommendation.
 
@@ -91,18 +93,16 @@ class DashboardCallback:
     100-trial study), so keep ``every`` at a handful of trials or more.
     """
 
-    def __init__(self, every: int = 10, *, sampler: ADSOSampler | None = None,
+    def __init__(self, every: int = 10, *, sampler: SettingsSource | None = None,
                  plots: Sequence[str] | None = None) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive int, got {every!r}")
-        self.every = every
+        self.every = as_int(every, "every", 1)
         self.sampler = sampler
         self.plots = _check_plots(plots)
         self._published_at = 0
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)  # whole study, even
-        n_finished = sum(1 for t in trials if t.state.is_finished())  # under a pruner's view
+        trials = records.all_trials(study)  # the whole study, even under a pruner's view
+        n_finished = sum(1 for t in trials if t.state.is_finished())
         if n_finished - self._published_at >= self.every:
             self._published_at = n_finished
             publish(study, sampler=self.sampler, plots=self.plots)

@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from optuna_adso.validation import as_int
+
 __all__ = ["FORMATS", "export_mixture", "normalized_weights"]
 
 
@@ -205,7 +207,7 @@ def export_mixture(
     """
     if fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {sorted(FORMATS)}, got {fmt!r}")
-    if not isinstance(digits, int) or not 1 <= digits <= 15:
+    if as_int(digits, "digits", 1) > 15:
         raise ValueError(f"digits must be an int in [1, 15], got {digits!r}")
     weights = normalized_weights(mixture, digits=digits, drop_below=drop_below)
     return FORMATS[fmt](weights, _paths_for(weights, paths))

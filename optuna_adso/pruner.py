@@ -4,10 +4,10 @@ Steps are the second fidelity.  Optuna's pruners rank trials by their value at t
 which mixes model scales (a 20M run is always worse than a 1B run at step 500) and ignores what a
 step costs.  This pruner judges a run through the sampler's own surrogate instead:
 
-1. **Planned stop** (opt-in, ``planned_stops=True``).  ADSOSampler then also plans how many steps
-   each run is worth (a partial learning curve is cheap information) and the run ends there.  Off
-   by default: on the paper's simulator, planned partial runs drew the sampler into many cheap
-   runs and cost more FLOPs to 1% of the gap than they saved (docs/benchmarks.md).
+1. **Planned stop.**  Under ``ADSOSampler(planned_stops=True)`` the sampler also plans how many
+   steps each run is worth (a partial learning curve is cheap information), and the run ends
+   there.  Off by default: on the paper's simulator, planned partial runs drew the sampler into
+   many cheap runs and cost more FLOPs to 1% of the gap than they saved (docs/benchmarks.md).
 2. **Hopeless at the target.**  At checkpoints (each time the step count has grown by
    ``check_growth`` since the last check), the surrogate, conditioned on every report of the
    study including this run's curve so far, predicts the run's mixture *at the target fidelity*.
@@ -37,7 +37,6 @@ many trials can run at once.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from typing import Any
@@ -48,10 +47,13 @@ from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial, TrialState
 from scipy.stats import norm
 
-from optuna_adso.space import STOP_STEP_ATTR, trial_weights
+from optuna_adso import records
+from optuna_adso.space import scale_specs_from_attrs, trial_scale, trial_weights
+from optuna_adso.study_model import NoStudyConfig, StudyModel, incumbent_weights, settings_for_study
+from optuna_adso.surrogate import SurrogateFitError, single_threaded
+from optuna_adso.validation import as_in_range, as_int
 
-PRUNE_REASON_ATTR = "adso:prune_reason"
-CHECKED_AT_ATTR = "adso:pruner_checked_step"
+PRUNE_REASON_ATTR = records.PRUNE_REASON
 
 
 class ADSOPruner(BasePruner):
@@ -59,12 +61,10 @@ class ADSOPruner(BasePruner):
 
     Args:
         min_steps: never prune before this step.
-        planned_stops: let ADSOSampler plan partial runs (at its ``stop_fractions``) and stop
-            each at its planned step.  Off, the sampler proposes full-length runs only.
         min_reports: never prune before this many reports.
         improvement_probability: stop a run whose mixture's probability of beating the best known
             mixture at the target falls below this.  0 switches the model rule off (only planned
-            stops, when ``planned_stops`` is on, and the fallback remain).
+            stops and the fallback remain).
         check_growth: the model is consulted each time the step count has grown by this factor
             since its last check (a check costs a GP conditioning, ~0.1 s).
         fallback_percentile: without an ADSO model, stop a run worse than this percentile of the
@@ -74,13 +74,17 @@ class ADSOPruner(BasePruner):
             cost at least this many target runs.
         min_fraction: the model rule judges a run only once it has done this fraction of the
             target step.
+        planned_stops: moved to :class:`~optuna_adso.ADSOSampler`, which plans the stops and
+            stores the setting in the study; this pruner honours every planned stop.
     """
+
+    honours_planned_stops = True
+    """Runs stop at the sampler's planned step (the pretraining objective ends training there)."""
 
     def __init__(
         self,
         min_steps: int = 0,
         *,
-        planned_stops: bool = False,
         min_reports: int = 1,
         improvement_probability: float = 0.001,
         check_growth: float = 2.0,
@@ -88,42 +92,32 @@ class ADSOPruner(BasePruner):
         fallback_min_peers: int = 4,
         min_savings: float = 0.05,
         min_fraction: float = 0.5,
+        planned_stops: Any = None,
     ) -> None:
-        if not isinstance(planned_stops, bool):
-            raise ValueError(f"planned_stops must be True or False, got {planned_stops!r}")
-        self.planned_stops = planned_stops
-        for name, value in (("min_steps", min_steps), ("min_reports", min_reports),
-                            ("fallback_min_peers", fallback_min_peers)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
-        if not (isinstance(improvement_probability, (int, float)) and 0.0 <= improvement_probability < 0.5):
-            raise ValueError(f"improvement_probability must be in [0, 0.5), got {improvement_probability!r}")
-        if not (isinstance(check_growth, (int, float)) and check_growth > 1.0):
-            raise ValueError(f"check_growth must be a number > 1, got {check_growth!r}")
-        if not (isinstance(fallback_percentile, (int, float)) and 0.0 <= fallback_percentile <= 100.0):
-            raise ValueError(f"fallback_percentile must be in [0, 100], got {fallback_percentile!r}")
-        if not (isinstance(min_savings, (int, float)) and not isinstance(min_savings, bool)
-                and 0.0 <= min_savings <= 1.0):
-            raise ValueError(f"min_savings must be a fraction of a target run in [0, 1], got {min_savings!r}")
-        self.min_savings = float(min_savings)
-        if not (isinstance(min_fraction, (int, float)) and not isinstance(min_fraction, bool)
-                and 0.0 <= min_fraction < 1.0):
-            raise ValueError(f"min_fraction must be a fraction of the target step in [0, 1), got {min_fraction!r}")
-        self.min_fraction = float(min_fraction)
-        self.min_steps = min_steps
-        self.min_reports = min_reports
-        self.improvement_probability = float(improvement_probability)
-        self.check_growth = float(check_growth)
-        self.fallback_percentile = float(fallback_percentile)
-        self.fallback_min_peers = fallback_min_peers
+        if planned_stops is not None:
+            raise ValueError(
+                f"ADSOPruner(planned_stops={planned_stops!r}): planned stops are now a setting of the "
+                "sampler, stored in the study: use ADSOSampler(..., planned_stops=True); ADSOPruner "
+                "honours every stop the sampler plans"
+            )
+        self.min_steps = as_int(min_steps, "min_steps", 0)
+        self.min_reports = as_int(min_reports, "min_reports", 0)
+        self.fallback_min_peers = as_int(fallback_min_peers, "fallback_min_peers", 0)
+        self.improvement_probability = as_in_range(
+            improvement_probability, "improvement_probability", 0.0, 0.5, include_high=False)
+        self.check_growth = as_in_range(check_growth, "check_growth", 1.0, math.inf, include_low=False)
+        self.fallback_percentile = as_in_range(fallback_percentile, "fallback_percentile", 0.0, 100.0)
+        self.min_savings = as_in_range(min_savings, "min_savings", 0.0, 1.0, unit="a fraction of a target run")
+        self.min_fraction = as_in_range(
+            min_fraction, "min_fraction", 0.0, 1.0, include_high=False, unit="a fraction of the target step")
 
     def prune(self, study: optuna.study.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
         if step is None or step < self.min_steps or len(trial.intermediate_values) < self.min_reports:
             return False
-        planned = trial.system_attrs.get(STOP_STEP_ATTR)
-        if planned is not None and step >= float(planned):
-            return self._stop(study, trial, {"rule": "planned_stop", "step": step, "planned_stop_step": float(planned)})
+        planned = records.planned_stop(trial.system_attrs)
+        if planned is not None and step >= planned:
+            return self._stop(study, trial, {"rule": "planned_stop", "step": step, "planned_stop_step": planned})
         if self._before_model_judges(study, step) or not self._checkpoint(study, trial, step):
             return False
         reason = self._model_reason(study, trial, step)
@@ -131,43 +125,62 @@ class ADSOPruner(BasePruner):
             reason = self._fallback_reason(study, trial, step)
         return self._stop(study, trial, reason) if reason is not None else False
 
+    # -- what a run has left to pay -----------------------------------------------------------
+    @staticmethod
+    def _run_end(model: StudyModel, trial: FrozenTrial) -> float:
+        """The step a run ends at: its planned stop, or the target step."""
+        planned = records.planned_stop(trial.system_attrs)
+        return min(planned, model.target.step) if planned is not None else model.target.step
+
+    def remaining_cost(self, model: StudyModel, trial: FrozenTrial, step: int) -> float | None:
+        """What the rest of ``trial`` (to its planned stop, or the target step) would cost in the
+        study's cost units; None when its scale is not known yet."""
+        scale = trial_scale(trial, model.scale, model.target.run_scale)
+        if scale is None:
+            return None
+        return model.settings.run_cost(scale, self._run_end(model, trial)) - model.settings.run_cost(scale, step)
+
+    def _worth_judging(self, model: StudyModel, trial: FrozenTrial, step: int) -> bool:
+        """Whether the rest of this run costs enough (``min_savings``) to be worth stopping.
+
+        A run at its last step never is: stopping it then saves nothing and loses a complete run.
+        """
+        if step >= self._run_end(model, trial) or step < self.min_fraction * model.target.step:
+            return False
+        remaining = self.remaining_cost(model, trial, step)
+        return remaining is not None and remaining >= self.min_savings * model.settings.target_cost
+
     # -- rules --------------------------------------------------------------------------------
     def _checkpoint(self, study: optuna.Study, trial: FrozenTrial, step: int) -> bool:
         """Whether this report is a checkpoint (the step grew by ``check_growth`` since the last)."""
-        last = trial.system_attrs.get(CHECKED_AT_ATTR)
-        if last is not None and step < self.check_growth * float(last):
+        last = records.pruner_checked_step(trial)
+        if last is not None and step < self.check_growth * last:
             return False
-        study._storage.set_trial_system_attr(trial._trial_id, CHECKED_AT_ATTR, step)
+        records.write_pruner_checked_step(study, trial, step)
         return True
 
     def _model_reason(self, study: optuna.Study, trial: FrozenTrial, step: int) -> dict[str, Any] | None:
         """Prune reason from the surrogate, or None (keep running, or no model to ask)."""
         if self.improvement_probability <= 0.0:
             return None
-        from optuna_adso.recommend import sampler_for_study
-        from optuna_adso.sampler import GP_STATE_ATTR, _incumbent_weights, read_study
-        from optuna_adso.surrogate import SurrogateFitError, single_threaded
-
         try:
-            sampler = sampler_for_study(study, None)
-            data = read_study(study)
-        except ValueError:
+            model = StudyModel.load(study, settings_for_study(study))
+        except NoStudyConfig:
             return None
-        if data is None or not self._worth_judging(sampler, data, trial, step):
+        if model is None or not self._worth_judging(model, trial, step):
             return None
-        if not any(GP_STATE_ATTR in t.system_attrs for t in data.trials):
+        if not records.has_gp_state(model.trials):
             return None  # no fitted hyperparameters yet: too early to trust a model
-        w = trial_weights(trial, data.spec)
+        w = trial_weights(trial, model.spec)
         if w is None:
             return None
         rng = np.random.default_rng([trial.number, int(step)])
         try:
             with single_threaded(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                surrogate, obs, axes = sampler.fit_surrogate(data, rng, now=trial.number, maxiter=0)
-                incumbents = _incumbent_weights(surrogate, obs)
-                at_target = np.column_stack([np.vstack([w[None], incumbents]), np.zeros((1 + len(incumbents), 2))])
-                mean, var = surrogate.predict(at_target)
+                fitted = model.fit_surrogate(rng, now=trial.number, maxiter=0)
+                incumbents = incumbent_weights(fitted.surrogate, fitted.observations)
+                mean, var = fitted.surrogate.predict_target(np.vstack([w[None], incumbents]))
         except (SurrogateFitError, RuntimeError, ValueError):
             return None
         mean_t, sd_t = float(mean[0]), float(math.sqrt(max(var[0], 1e-18)))
@@ -175,7 +188,7 @@ class ADSOPruner(BasePruner):
         p_better = float(norm.cdf((best - mean_t) / sd_t))
         if p_better >= self.improvement_probability:
             return None
-        sign = -1.0 if data.maximize else 1.0
+        sign = -1.0 if model.maximize else 1.0
         return {
             "rule": "hopeless_at_target",
             "step": step,
@@ -186,34 +199,17 @@ class ADSOPruner(BasePruner):
             "threshold": self.improvement_probability,
         }
 
-    def _worth_judging(self, sampler: Any, data: Any, trial: FrozenTrial, step: int) -> bool:
-        """Whether the rest of this run costs enough (``min_savings``) to be worth stopping.
-
-        A run at its last step never is: stopping it then saves nothing and loses a complete run.
-        """
-        from optuna_adso.space import trial_scale
-
-        planned = trial.system_attrs.get(STOP_STEP_ATTR)
-        end = min(float(planned), sampler.target.step) if planned is not None else sampler.target.step
-        if step >= end or step < self.min_fraction * sampler.target.step:
-            return False
-        scale = trial_scale(trial, data.scale, sampler.target.scale or 1.0)
-        if scale is None:
-            return False
-        remaining = sampler.run_cost(scale, end) - sampler.run_cost(scale, step)
-        return remaining >= self.min_savings * sampler.target_cost
-
     def _fallback_reason(self, study: optuna.Study, trial: FrozenTrial, step: int) -> dict[str, Any] | None:
         """Without a model: compare with runs of the same scale at the same step only."""
-        if self.fallback_percentile <= 0.0 or self._has_model(study):
+        attrs = records.study_attrs(study)
+        if self.fallback_percentile <= 0.0 or records.read_config(attrs) is not None:
             return None
         value = trial.intermediate_values.get(step)
         if value is None or not math.isfinite(value):
             return None
-        scale_params = _scale_param_names(study)
-        own_scale = {name: trial.params.get(name) for name in scale_params}
+        own_scale = {s.name: trial.params.get(s.name) for s in scale_specs_from_attrs(attrs)}
         peers = []
-        for other in study._storage.get_all_trials(study._study_id, deepcopy=False):
+        for other in records.all_trials(study):
             if other.number == trial.number or other.state == TrialState.WAITING:
                 continue
             if any(other.params.get(name) != v for name, v in own_scale.items()):
@@ -223,7 +219,7 @@ class ADSOPruner(BasePruner):
                 peers.append(v)
         if len(peers) < self.fallback_min_peers:
             return None
-        maximize = study._storage.get_study_directions(study._study_id)[0] == optuna.study.StudyDirection.MAXIMIZE
+        maximize = records.is_maximize(study)
         q = 100.0 - self.fallback_percentile if maximize else self.fallback_percentile
         cutoff = float(np.percentile(peers, q))
         worse = value < cutoff if maximize else value > cutoff
@@ -242,30 +238,16 @@ class ADSOPruner(BasePruner):
     def _before_model_judges(self, study: optuna.Study, step: int) -> bool:
         """In an ADSO study, whether ``step`` is under ``min_fraction`` of the target step (checks
         start there, so that the first one is not spent on a step the model rule ignores)."""
-        from optuna_adso.sampler import CONFIG_ATTR
-
-        raw = study._storage.get_study_system_attrs(study._study_id).get(CONFIG_ATTR)
-        if not raw:
+        config = records.read_config(records.study_attrs(study))
+        if config is None:
             return False
         try:
-            target_step = float(json.loads(raw)["target"]["step"])
+            target_step = float(config["target"]["step"])
         except (TypeError, ValueError, KeyError):
             return False
         return step < self.min_fraction * target_step
 
     @staticmethod
-    def _has_model(study: optuna.Study) -> bool:
-        from optuna_adso.sampler import CONFIG_ATTR
-
-        return CONFIG_ATTR in study._storage.get_study_system_attrs(study._study_id)
-
-    @staticmethod
     def _stop(study: optuna.Study, trial: FrozenTrial, reason: dict[str, Any]) -> bool:
-        study._storage.set_trial_system_attr(trial._trial_id, PRUNE_REASON_ATTR, json.dumps(reason))
+        records.write_prune_reason(study, trial, reason)
         return True
-
-
-def _scale_param_names(study: optuna.Study) -> list[str]:
-    from optuna_adso.space import scale_specs_from_attrs
-
-    return [s.name for s in scale_specs_from_attrs(study._storage.get_study_system_attrs(study._study_id))]

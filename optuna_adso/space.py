@@ -11,7 +11,6 @@ into plain arrays ``(weights, log10 scale, log10 step) -> value``.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -22,11 +21,10 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from optuna_adso import records
+from optuna_adso.simplex import normalize_rows, project_to_bounded_simplex
 from optuna_adso.validation import as_number, as_positive
 
-MIXTURE_ATTR_PREFIX = "adso:mixture:"
-SCALE_ATTR_PREFIX = "adso:scale:"
-STOP_STEP_ATTR = "adso:stop_step"
 _EPS = 1e-12
 _ABSURD = 1e150  # a "value" this large is a bug upstream; squaring it overflows the GP's scaling
 
@@ -54,16 +52,6 @@ class MixtureSpec:
     @property
     def has_bounds(self) -> bool:
         return any(lo > 0.0 for lo in self.lower) or any(hi < 1.0 for hi in self.upper)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"domains": list(self.domains), "lower": list(self.lower), "upper": list(self.upper)}
-        )
-
-    @classmethod
-    def from_json(cls, name: str, text: str) -> MixtureSpec:
-        data = json.loads(text)
-        return cls(name, tuple(data["domains"]), tuple(data["lower"]), tuple(data["upper"]))
 
 
 @dataclass(frozen=True)
@@ -173,94 +161,7 @@ def make_scale_spec(name: str, choices: Sequence[float]) -> ScaleSpec:
     return ScaleSpec(name, tuple(sorted(values)))
 
 
-# --- the simplex -----------------------------------------------------------------------------
-
-
-def project_to_bounded_simplex(v: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """Euclidean projection of rows of ``v`` onto {w : sum w = 1, lower <= w <= upper}."""
-    v = np.atleast_2d(np.asarray(v, dtype=float))
-    lo_tau = (v - upper).min(axis=1) - 1.0
-    hi_tau = (v - lower).max(axis=1) + 1.0
-    for _ in range(80):  # bisection on the shift; sum(clip(v - tau)) is monotone in tau
-        tau = 0.5 * (lo_tau + hi_tau)
-        s = np.clip(v - tau[:, None], lower, upper).sum(axis=1)
-        too_big = s > 1.0
-        lo_tau = np.where(too_big, tau, lo_tau)
-        hi_tau = np.where(too_big, hi_tau, tau)
-    w = np.clip(v - (0.5 * (lo_tau + hi_tau))[:, None], lower, upper)
-    return fix_rounding(w, lower, upper)
-
-
-def fix_rounding(w: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
-    """Rows clipped into the bounds with sum exactly 1: the residue goes to weights with room.
-
-    Optuna checks a parameter against its distribution's bounds exactly, so a weight 1e-16 over
-    its bound would be silently re-drawn and the trial would run another mixture.
-    """
-    w = np.clip(np.atleast_2d(np.asarray(w, dtype=float)), lower, upper)
-    for _ in range(3):
-        residue = 1.0 - w.sum(axis=1)
-        room = np.where(residue[:, None] > 0, upper - w, w - lower)
-        i = room.argmax(axis=1)
-        rows = np.arange(len(w))
-        w[rows, i] = np.clip(w[rows, i] + residue, lower[i], upper[i])
-    return w
-
-
-def normalize_rows(w: np.ndarray) -> np.ndarray:
-    """Rows made non-negative and summing to one exactly (to float rounding)."""
-    w = np.clip(np.atleast_2d(np.asarray(w, dtype=float)), 0.0, None)
-    s = w.sum(axis=1, keepdims=True)
-    k = w.shape[1]
-    w = np.where(s > 0, w / np.where(s > 0, s, 1.0), 1.0 / k)
-    # Push the rounding residue onto the largest weight so that sum(w) == 1 to ~1e-16.
-    idx = w.argmax(axis=1)
-    w[np.arange(len(w)), idx] += 1.0 - w.sum(axis=1)
-    return w
-
-
-def sample_simplex(
-    rng: np.random.Generator, n: int, spec: MixtureSpec, face_fraction: float = 0.0
-) -> np.ndarray:
-    """Uniform draws on the (bounded) simplex; a fraction lands uniformly on random faces.
-
-    Uniform on the simplex is Dirichlet(1, ..., 1).  Optima of data mixtures often sit on faces
-    (some domains at zero), which uniform draws never hit, so ``face_fraction`` of the draws pick
-    a random subset of domains and are uniform on that face (vertices included).
-    """
-    k = spec.k
-    lower, upper = np.array(spec.lower), np.array(spec.upper)
-    w = rng.dirichlet(np.ones(k), size=n)
-    n_face = int(round(face_fraction * n))
-    for i in range(n_face):
-        size = int(rng.integers(1, k))  # 1..k-1 active domains
-        active = rng.choice(k, size=size, replace=False)
-        row = np.zeros(k)
-        row[active] = rng.dirichlet(np.ones(size))
-        w[i] = row
-    if spec.has_bounds:
-        inside = np.all((w >= lower) & (w <= upper), axis=1)
-        w = np.where(inside[:, None], w, project_to_bounded_simplex(w, lower, upper))
-    return fix_rounding(normalize_rows(w), lower, upper)
-
-
 # --- Optuna glue -----------------------------------------------------------------------------
-
-
-def _study_system_attrs(trial: optuna.Trial) -> dict[str, Any]:
-    return trial.study._storage.get_study_system_attrs(trial.study._study_id)
-
-
-def _declare(trial: optuna.Trial, key: str, value: str, what: str) -> None:
-    """Record a declaration once per study; refuse a different one later."""
-    attrs = _study_system_attrs(trial)
-    if key in attrs and attrs[key] != value:
-        raise ValueError(
-            f"{what} was declared as {attrs[key]} earlier in this study, now as {value}; "
-            "a study must keep the same declaration (start a new study to change it)"
-        )
-    if key not in attrs:
-        trial.study._storage.set_study_system_attr(trial.study._study_id, key, value)
 
 
 def suggest_mixture(
@@ -294,7 +195,7 @@ def suggest_mixture(
         max_epochs=max_epochs,
         total_tokens=total_tokens,
     )
-    _declare(trial, MIXTURE_ATTR_PREFIX + name, spec.to_json(), f"mixture {name!r}")
+    records.declare_mixture(trial.study, name, spec.domains, spec.lower, spec.upper)
     lower, upper = np.array(spec.lower), np.array(spec.upper)
     if getattr(trial.study.sampler, "samples_mixtures_jointly", False):
         raw = np.array(
@@ -321,24 +222,19 @@ def suggest_scale(trial: optuna.Trial, name: str, choices: Sequence[float]) -> f
     check = getattr(trial.study.sampler, "check_scale_declaration", None)
     if check is not None:  # the sampler validates the declaration against its target and cost
         check(trial.study, spec)
-    _declare(trial, SCALE_ATTR_PREFIX + name, json.dumps(list(spec.choices)), f"scale {name!r}")
+    records.declare_scale(trial.study, name, spec.choices)
     return float(trial.suggest_categorical(name, list(spec.choices)))
 
 
 def mixture_specs_from_attrs(study_attrs: Mapping[str, Any]) -> list[MixtureSpec]:
     return [
-        MixtureSpec.from_json(key[len(MIXTURE_ATTR_PREFIX) :], value)
-        for key, value in sorted(study_attrs.items())
-        if key.startswith(MIXTURE_ATTR_PREFIX)
+        MixtureSpec(name, tuple(d["domains"]), tuple(d["lower"]), tuple(d["upper"]))
+        for name, d in records.declared_mixtures(study_attrs)
     ]
 
 
 def scale_specs_from_attrs(study_attrs: Mapping[str, Any]) -> list[ScaleSpec]:
-    return [
-        ScaleSpec(key[len(SCALE_ATTR_PREFIX) :], tuple(json.loads(value)))
-        for key, value in sorted(study_attrs.items())
-        if key.startswith(SCALE_ATTR_PREFIX)
-    ]
+    return [ScaleSpec(name, tuple(choices)) for name, choices in records.declared_scales(study_attrs)]
 
 
 def trial_weights(trial: FrozenTrial, spec: MixtureSpec) -> np.ndarray | None:
@@ -447,7 +343,7 @@ def collect_observations(
             y_rows.append(sign * good[step])
             num_rows.append(t.number)
         if t.state == TrialState.RUNNING:
-            stop = t.system_attrs.get(STOP_STEP_ATTR) or target_step
+            stop = records.planned_stop(t.system_attrs) or target_step
             if not steps or steps[-1] < stop:
                 pw.append(w)
                 ps.append(math.log10(s))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import json
 import math
 import os
 import warnings
@@ -36,6 +35,9 @@ import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
+from optuna_adso import records
+from optuna_adso.validation import as_optional_int
+
 DEFAULT_SQLITE_PATH = "adso.db"
 """Where ``open_storage(None)`` keeps studies: this file in the current working directory."""
 
@@ -45,10 +47,10 @@ SQLITE_TIMEOUT_S = 60
 SERVER_POOL_RECYCLE_S = 1800
 """Reconnect server connections older than this (MySQL drops idle ones after ``wait_timeout``)."""
 
-FAIL_REASON_ATTR = "adso:fail_reason"
+FAIL_REASON_ATTR = records.FAIL_REASON
 """Trial system attribute: why the objective failed (set by :func:`record_failures`)."""
 
-STALE_REASON_PREFIX = "adso:fail_reason:"
+STALE_REASON_PREFIX = records.STALE_REASON_PREFIX
 """Study system attribute ``<prefix><trial number>``: why a trial was failed for a stale heartbeat.
 
 A trial that the heartbeat check fails is already finished when the callback runs, so its own
@@ -132,9 +134,7 @@ class _RecordAndRetry(RetryHeartbeatStaleTrialCallback):
             "reason": f"no heartbeat for more than {self.grace_period} s: the worker died or hung",
             "retried": len(trial.system_attrs.get("retry_history", [])) < self.max_retry,
         }
-        study._storage.set_study_system_attr(
-            study._study_id, f"{STALE_REASON_PREFIX}{trial.number}", json.dumps(reason)
-        )
+        records.write_stale_reason(study, trial.number, reason)
         if self.max_retry > 0:
             super().__call__(study, trial)
 
@@ -163,17 +163,12 @@ def record_failures(objective: Callable[[optuna.Trial], Any]) -> Callable[[optun
     return wrapped
 
 
-def fail_reason(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str | None:
-    """Why a FAIL trial failed, from whichever of the two records holds it; None if unknown."""
-    if FAIL_REASON_ATTR in trial.system_attrs:
-        return str(trial.system_attrs[FAIL_REASON_ATTR])
-    raw = study._storage.get_study_system_attrs(study._study_id).get(f"{STALE_REASON_PREFIX}{trial.number}")
-    return json.loads(raw)["reason"] if raw else None
+fail_reason = records.fail_reason
 
 
 def _note(trial: optuna.Trial, reason: str) -> None:
     if isinstance(trial, optuna.Trial):  # not a FixedTrial or FrozenTrial used for a dry run
-        trial.storage.set_trial_system_attr(trial._trial_id, FAIL_REASON_ATTR, reason)
+        records.write_fail_reason(trial, reason)
 
 
 def _describe(exc: BaseException) -> str:
@@ -184,16 +179,9 @@ def _describe(exc: BaseException) -> str:
 def _check_options(
     heartbeat_interval: Any, grace_period: Any, max_retry: Any
 ) -> tuple[int | None, int | None, int]:
-    def whole(value: Any, what: str, minimum: int) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{what} must be None or an int >= {minimum}, got {value!r}")
-        return value
-
-    interval = whole(heartbeat_interval, "heartbeat_interval (seconds)", 1)
-    grace = whole(grace_period, "grace_period (seconds)", 1)
-    retries = whole(max_retry, "max_retry", 0) or 0
+    interval = as_optional_int(heartbeat_interval, "heartbeat_interval (seconds)", 1)
+    grace = as_optional_int(grace_period, "grace_period (seconds)", 1)
+    retries = as_optional_int(max_retry, "max_retry", 0) or 0
     if grace is not None and interval is not None and grace <= interval:
         raise ValueError(
             f"grace_period ({grace} s) must exceed heartbeat_interval ({interval} s); otherwise a "

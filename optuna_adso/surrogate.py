@@ -53,6 +53,9 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+_FIT_SEED = 0x6F5D  # the torch RNG seed of every fit's retries (see MultiFidelitySurrogate.fit)
+
+
 class SurrogateFitError(RuntimeError):
     """The GP could not be fitted (non-PSD matrix, NaN); callers fall back to a safe proposal."""
 
@@ -84,6 +87,12 @@ class FidelityAxes:
                 (np.asarray(log_step, float) - self.target_log_step) / self.step_span,
             ]
         )
+
+
+def target_inputs(weights: np.ndarray) -> np.ndarray:
+    """Model inputs of mixtures at the target fidelity, which :class:`FidelityAxes` puts at z = 0."""
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    return np.column_stack([weights, np.zeros((len(weights), 2))])
 
 
 class CoregionalizedFidelityKernel(Kernel):
@@ -228,7 +237,20 @@ class MultiFidelitySurrogate:
         init_state: list[float] | None = None,
         maxiter: int | None = None,
     ) -> MultiFidelitySurrogate:
-        """Fit hyperparameters by MAP; warm-starts from ``init_state`` (see :meth:`state`)."""
+        """Fit hyperparameters by MAP; warm-starts from ``init_state`` (see :meth:`state`).
+
+        Deterministic: the paper's linear mean starts from random weights and a failed attempt
+        retries from hyperparameters drawn from their priors, both with torch's global RNG, so a
+        fit runs on its own seeded copy of it (the caller's is left untouched) and depends on its
+        data only, not on what ran before in the process.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_FIT_SEED)
+            return self._fit(x, y, n_weights=n_weights, init_state=init_state, maxiter=maxiter)
+
+    def _fit(
+        self, x: np.ndarray, y: np.ndarray, *, n_weights: int, init_state: list[float] | None, maxiter: int | None
+    ) -> MultiFidelitySurrogate:
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         if x.ndim != 2 or x.shape[1] != n_weights + 2 or len(x) != len(y):
@@ -347,6 +369,10 @@ class MultiFidelitySurrogate:
             mean, var, _ = post.moments(torch.as_tensor(np.asarray(x, dtype=float), dtype=DTYPE))
         return (mean.numpy() * self._y_std + self._y_mean,
                 var.clamp_min(1e-12).numpy() * self._y_std**2)
+
+    def predict_target(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and variance at the target fidelity of mixtures ``weights`` (n, k)."""
+        return self.predict(target_inputs(weights))
 
     def predict_pairs(self, xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, ...]:
         """Joint posterior of row pairs (xa[i], xb[i]): means, variances and covariance."""

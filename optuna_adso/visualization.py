@@ -28,12 +28,22 @@ import plotly.graph_objects as go
 from optuna.trial import FrozenTrial, TrialState
 from plotly.subplots import make_subplots
 
-from optuna_adso.acquisition import candidate_mixtures
+from optuna_adso import records
+from optuna_adso.acquisition import minimize_target_mean
 from optuna_adso.cost import FlopsCost
-from optuna_adso.recommend import recommend, sampler_for_study
-from optuna_adso.sampler import ADSOSampler, StudyData, read_study
+from optuna_adso.recommendation import recommend
 from optuna_adso.space import trial_scale, trial_weights
+from optuna_adso.study_model import (
+    NoStudyConfig,
+    SettingsSource,
+    StudyModel,
+    StudySettings,
+    StudyView,
+    read_study,
+    settings_for_study,
+)
 from optuna_adso.surrogate import SurrogateFitError, single_threaded
+from optuna_adso.validation import as_int
 
 __all__ = [
     "plot_domain_losses",
@@ -62,7 +72,7 @@ class _Run:
     cost: float
 
 
-def _data(study: optuna.Study) -> StudyData:
+def _data(study: optuna.Study) -> StudyView:
     data = read_study(study)
     if data is None:
         raise ValueError(
@@ -80,30 +90,31 @@ def _last_value(t: FrozenTrial) -> float | None:
     return None
 
 
-def _runs(data: StudyData, sampler: ADSOSampler | None) -> list[_Run]:
-    """The trials that ran a mixture; cost is NaN when the study has no ADSO config."""
+def _runs(data: StudyView, settings: StudySettings | None) -> list[_Run]:
+    """The trials that ran a mixture; cost is NaN when the study has no ADSO settings."""
     out = []
-    default_scale = (sampler.target.scale or 1.0) if sampler is not None else 1.0
+    model = None if settings is None else StudyModel(settings, data.spec, data.scale, data.trials, data.maximize)
+    default_scale = settings.target.run_scale if settings is not None else 1.0
     for t in sorted(data.trials, key=lambda t: t.number):
         w = trial_weights(t, data.spec)
         scale = trial_scale(t, data.scale, default_scale)
         if w is None or scale is None:
             continue
-        cost = sampler.trial_cost(t, data)[1] if sampler is not None else math.nan
+        cost = model.trial_cost(t)[1] if model is not None else math.nan
         out.append(_Run(t.number, w, scale, t.last_step, _last_value(t), t.state, cost))
     return out
 
 
-def _optional_sampler(study: optuna.Study, sampler: ADSOSampler | None) -> ADSOSampler | None:
-    """The study's ADSO configuration when it has one (a study run by another sampler has none)."""
+def _optional_settings(study: optuna.Study, sampler: SettingsSource | None) -> StudySettings | None:
+    """The study's ADSO settings when it has them (a study run by another sampler has none)."""
     try:
-        return sampler_for_study(study, sampler)
-    except ValueError:
+        return settings_for_study(study, sampler)
+    except NoStudyConfig:
         return None
 
 
-def _cost_label(sampler: ADSOSampler) -> str:
-    return "FLOPs" if isinstance(sampler.cost, FlopsCost) else "cost units"
+def _cost_label(settings: StudySettings) -> str:
+    return "FLOPs" if isinstance(settings.cost, FlopsCost) else "cost units"
 
 
 def _hover(run: _Run, domains: Sequence[str]) -> str:
@@ -132,7 +143,7 @@ def _empty(title: str, message: str) -> go.Figure:
 # --- the mixtures tried ----------------------------------------------------------------------
 
 
-def plot_mixtures(study: optuna.Study, *, kind: str = "auto", sampler: ADSOSampler | None = None) -> go.Figure:
+def plot_mixtures(study: optuna.Study, *, kind: str = "auto", sampler: SettingsSource | None = None) -> go.Figure:
     """The mixtures tried, coloured by value (comparable within one scale), sized by scale.
 
     ``kind``: ``"ternary"`` (3 domains only), ``"parcoords"`` (one axis per weight, then scale,
@@ -147,7 +158,7 @@ def plot_mixtures(study: optuna.Study, *, kind: str = "auto", sampler: ADSOSampl
         raise ValueError(f"kind='ternary' needs exactly 3 domains, the study has {len(domains)}")
     if kind == "auto":
         kind = "ternary" if len(domains) == 3 else "parcoords"
-    runs = _runs(data, _optional_sampler(study, sampler))
+    runs = _runs(data, _optional_settings(study, sampler))
     title = f"Mixtures tried ({len(runs)} trials)"
     if not runs:
         return _empty(title, "no trial has run a mixture yet")
@@ -217,21 +228,21 @@ def plot_mixtures(study: optuna.Study, *, kind: str = "auto", sampler: ADSOSampl
 # --- fidelity and cost -----------------------------------------------------------------------
 
 
-def plot_fidelity_cost(study: optuna.Study, *, sampler: ADSOSampler | None = None) -> go.Figure:
+def plot_fidelity_cost(study: optuna.Study, *, sampler: SettingsSource | None = None) -> go.Figure:
     """Which scale each trial ran and for how many steps (top); cost spent so far (bottom).
 
     Cost is the study's declared cost model (FLOPs for :class:`~optuna_adso.FlopsCost`), each run
-    paid up to its last report, as :func:`~optuna_adso.recommend.flops_spent` counts it.
+    paid up to its last report, as :func:`~optuna_adso.recommendation.flops_spent` counts it.
     """
     data = _data(study)
-    sampler = sampler_for_study(study, sampler)
-    runs = _runs(data, sampler)
+    settings = settings_for_study(study, sampler)
+    runs = _runs(data, settings)
     title = "Fidelity and cost over the study"
     if not runs:
         return _empty(title, "no trial has run a mixture yet")
-    label = _cost_label(sampler)
+    label = _cost_label(settings)
     cumulative = np.cumsum([r.cost for r in runs])
-    in_target_runs = cumulative / sampler.target_cost
+    in_target_runs = cumulative / settings.target_cost
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=("scale and steps of each run", f"cumulative {label}"))
     fig.add_trace(
@@ -248,8 +259,8 @@ def plot_fidelity_cost(study: optuna.Study, *, sampler: ADSOSampler | None = Non
         row=1,
         col=1,
     )
-    if sampler.target.scale is not None:
-        fig.add_hline(y=sampler.target.scale, line_dash="dash", annotation_text="target scale", row=1, col=1)
+    if settings.target.scale is not None:
+        fig.add_hline(y=settings.target.scale, line_dash="dash", annotation_text="target scale", row=1, col=1)
     fig.add_trace(
         go.Scatter(
             x=[r.number for r in runs],
@@ -272,7 +283,7 @@ def plot_fidelity_cost(study: optuna.Study, *, sampler: ADSOSampler | None = Non
 # --- the recommendation as the study goes ----------------------------------------------------
 
 
-def _prefix_study(study: optuna.Study, data: StudyData, n: int) -> optuna.Study:
+def _prefix_study(study: optuna.Study, data: StudyView, n: int) -> optuna.Study:
     """An in-memory copy of the study's first ``n`` finished trials and its ADSO declarations."""
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line per point
@@ -280,17 +291,14 @@ def _prefix_study(study: optuna.Study, data: StudyData, n: int) -> optuna.Study:
         prefix = optuna.create_study(direction="maximize" if data.maximize else "minimize")
     finally:
         optuna.logging.set_verbosity(verbosity)
-    storage, sid = prefix._storage, prefix._study_id
-    for key, value in study._storage.get_study_system_attrs(study._study_id).items():
-        if key.startswith("adso:"):
-            storage.set_study_system_attr(sid, key, value)
+    records.copy_declarations(study, prefix)
     finished = [t for t in sorted(data.trials, key=lambda t: t.number)[:n] if t.state.is_finished()]
     prefix.add_trials(finished)
     return prefix
 
 
 def plot_recommendation_history(
-    study: optuna.Study, *, n_points: int = 6, sampler: ADSOSampler | None = None, n_std: float = 2.0
+    study: optuna.Study, *, n_points: int = 6, sampler: SettingsSource | None = None, n_std: float = 2.0
 ) -> go.Figure:
     """The recommendation's predicted value at the target vs cost spent, with a +-``n_std`` band.
 
@@ -298,16 +306,15 @@ def plot_recommendation_history(
     trials, in order), so the figure shows how the answer and its uncertainty settled as compute
     was spent.  Each point costs one GP conditioning with stored hyperparameters (no refit).
     """
-    if not isinstance(n_points, int) or n_points < 1:
-        raise ValueError(f"n_points must be a positive int, got {n_points!r}")
+    as_int(n_points, "n_points", 1)
     data = _data(study)
-    sampler = sampler_for_study(study, sampler)
+    settings = settings_for_study(study, sampler)
     n = len(data.trials)
     title = "Recommendation at the target vs cost spent"
     sizes = sorted({int(round(x)) for x in np.linspace(min(3, n), n, n_points)} - {0})
     xs, means, stds, hover = [], [], [], []
     for m in sizes:
-        rec = recommend(study if m == n else _prefix_study(study, data, m), sampler=sampler)
+        rec = recommend(study if m == n else _prefix_study(study, data, m), sampler=settings)
         if not math.isfinite(rec.mean):
             continue
         xs.append(rec.flops_spent)
@@ -317,7 +324,7 @@ def plot_recommendation_history(
     if not xs:
         return _empty(title, "no model yet: the study needs a few more reports")
     mean, std = np.array(means), np.array(stds)
-    label = _cost_label(sampler)
+    label = _cost_label(settings)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=xs + xs[::-1], y=list(mean + n_std * std) + list((mean - n_std * std)[::-1]),
                              fill="toself", mode="lines", line={"width": 0}, fillcolor="rgba(31,119,180,0.2)",
@@ -325,14 +332,8 @@ def plot_recommendation_history(
     fig.add_trace(go.Scatter(x=xs, y=means, mode="lines+markers", text=hover,
                              hovertemplate="%{x:.3g} " + label + "<br>predicted %{y:.4f}<br>%{text}<extra></extra>",
                              name="predicted value of the recommendation"))
-    fig.update_layout(title=title, xaxis_title=f"{label} spent", yaxis_title=f"predicted value at {_target_text(sampler)}")
+    fig.update_layout(title=title, xaxis_title=f"{label} spent", yaxis_title=f"predicted value at {settings.target.describe()}")
     return fig
-
-
-def _target_text(sampler: ADSOSampler) -> str:
-    t = sampler.target
-    scale = "" if t.scale_param is None else f"{t.scale_param}={t.scale:.3g}, "
-    return f"{scale}step={t.step:g}"
 
 
 # --- how the best mixture moves with scale ---------------------------------------------------
@@ -342,7 +343,7 @@ def plot_optimum_shift(
     study: optuna.Study,
     *,
     scales: Sequence[float] | None = None,
-    sampler: ADSOSampler | None = None,
+    sampler: SettingsSource | None = None,
     risk_aversion: float = 1.0,
     n_candidates: int = 1024,
     seed: int = 0,
@@ -354,45 +355,44 @@ def plot_optimum_shift(
     the target.  A flat picture means small proxies can be trusted; lines that bend mean the best
     mixture changes with scale.  ``scales`` defaults to the declared scales and the target.
     """
-    data = _data(study)
-    sampler = sampler_for_study(study, sampler)
+    settings = settings_for_study(study, sampler)
+    model = StudyModel.of(study, settings)
+    target = settings.target
     title = "Predicted best mixture by model scale"
     if scales is None:
-        declared = list(data.scale.choices) if data.scale is not None else []
-        scales = sorted(set(declared) | ({sampler.target.scale} if sampler.target.scale else set()))
+        scales = sorted(set(model.scale_choices if model.scale is not None else []) | ({target.scale} if target.scale else set()))
     scales = [float(s) for s in scales]
     if not scales or any(not (math.isfinite(s) and s > 0) for s in scales):
         raise ValueError(f"scales must be positive numbers, got {scales!r}")
     rng = np.random.default_rng(seed)
     try:
         with single_threaded():
-            surrogate, obs, axes = sampler.fit_surrogate(data, rng, now=len(data.trials), maxiter=0)
+            fitted = model.fit_surrogate(rng, now=len(model.trials), maxiter=0)
     except SurrogateFitError as exc:
         return _empty(title, f"no model yet ({exc})")
-    anchors = np.unique(np.round(obs.weights, 10), axis=0)
-    cands = candidate_mixtures(rng, data.spec, n_candidates, anchors=anchors)
-    sign = -1.0 if data.maximize else 1.0
+    anchors = np.unique(np.round(fitted.observations.weights, 10), axis=0)
+    sign = -1.0 if model.maximize else 1.0
     best_w, best_mean, best_std = [], [], []
-    log_step = math.log10(sampler.target.step)
+    log_step = math.log10(target.step)
     for s in scales:
-        z = axes.z([math.log10(s)], [log_step])[0]
-        mean, var = surrogate.predict(np.column_stack([cands, np.broadcast_to(z, (len(cands), 2))]))
-        i = int(np.argmin(mean + risk_aversion * np.sqrt(var)))
-        best_w.append(cands[i])
-        best_mean.append(sign * float(mean[i]))
-        best_std.append(float(np.sqrt(var[i])))
+        z = fitted.axes.z([math.log10(s)], [log_step])[0]
+        w, mean, std = minimize_target_mean(fitted.surrogate, model.spec, rng, anchors, risk_aversion=risk_aversion,
+                                            n_candidates=n_candidates, z=(float(z[0]), float(z[1])))
+        best_w.append(w)
+        best_mean.append(sign * mean)
+        best_std.append(std)
     fig = go.Figure()
-    for j, d in enumerate(data.spec.domains):
+    for j, d in enumerate(model.spec.domains):
         fig.add_trace(go.Scatter(
             x=scales, y=[w[j] for w in best_w], mode="lines+markers", name=d,
             customdata=np.column_stack([best_mean, best_std]),
             hovertemplate=d + " %{y:.3f} at scale %{x:.3g}<br>predicted %{customdata[0]:.4f} "
             "+- %{customdata[1]:.4f}<extra></extra>",
         ))
-    if sampler.target.scale is not None:
-        fig.add_vline(x=sampler.target.scale, line_dash="dash", annotation_text="target")
+    if target.scale is not None:
+        fig.add_vline(x=target.scale, line_dash="dash", annotation_text="target")
     fig.update_layout(title=title, xaxis_type="log", xaxis_title="model scale",
-                      yaxis_title=f"weight (at step {sampler.target.step:g})", yaxis_range=[0, 1])
+                      yaxis_title=f"weight (at step {target.step:g})", yaxis_range=[0, 1])
     return fig
 
 
@@ -414,7 +414,7 @@ def domain_losses(trial: FrozenTrial, prefix: str = DOMAIN_LOSS_PREFIX, nested: 
 
 def plot_domain_losses(
     study: optuna.Study, *, top: int = 5, prefix: str = DOMAIN_LOSS_PREFIX, nested: str = DOMAIN_LOSS_ATTR,
-    sampler: ADSOSampler | None = None,
+    sampler: SettingsSource | None = None,
 ) -> go.Figure:
     """Per-domain validation losses of the ``top`` best trials at the largest scale that has them.
 
@@ -422,12 +422,11 @@ def plot_domain_losses(
     writes it) or attributes ``val_loss/<domain>``; trials are only compared within one scale.
     Without such attributes the figure says so.
     """
-    if not isinstance(top, int) or top < 1:
-        raise ValueError(f"top must be a positive int, got {top!r}")
+    as_int(top, "top", 1)
     data = _data(study)
     title = "Per-domain losses of the top trials"
     by_number = {t.number: t for t in data.trials}
-    rows = [(r, domain_losses(by_number[r.number], prefix, nested)) for r in _runs(data, _optional_sampler(study, sampler))]
+    rows = [(r, domain_losses(by_number[r.number], prefix, nested)) for r in _runs(data, _optional_settings(study, sampler))]
     rows = [(r, losses) for r, losses in rows if losses and r.value is not None]
     if not rows:
         return _empty(title, f"no trial recorded per-domain losses (user attribute '{nested}' or '{prefix}<domain>')")

@@ -15,6 +15,8 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
+from optuna_adso.validation import as_int
+
 WORKER_INDEX_ENV = "ADSO_WORKER_INDEX"
 """Each worker process sees its index (0..n-1) in this environment variable."""
 
@@ -31,8 +33,7 @@ def run_workers(
     """
     if not callable(worker_fn):
         raise TypeError(f"worker_fn must be a callable taking the worker index, got {worker_fn!r}")
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise ValueError(f"n_workers must be a positive int, got {n_workers!r}")
+    as_int(n_workers, "n_workers", 1)
     devices = _check_gpus(gpus)
     try:
         pickle.dumps(worker_fn)

@@ -86,11 +86,11 @@ def make_sampler(seed: int = 0, **kwargs) -> adso.ADSOSampler:
 
 
 def pretrain_study(objective, target_scale: str, pruner: optuna.pruners.BasePruner | None = None,
-                   **create_kwargs) -> optuna.Study:
+                   *, planned_stops: bool = False, **create_kwargs) -> optuna.Study:
     """An ADSO study over a PretrainObjective's scales: its exact parameter counts and cost, the
     target at ``target_scale`` and the objective's full step count."""
     target = {"model_size": objective.n_params(target_scale), "step": objective.steps}
-    sampler = adso.ADSOSampler(target=target, cost=objective.cost(), seed=0)
+    sampler = adso.ADSOSampler(target=target, cost=objective.cost(), seed=0, planned_stops=planned_stops)
     return optuna.create_study(sampler=sampler, pruner=pruner or optuna.pruners.NopPruner(),
                                direction="minimize", **create_kwargs)
 

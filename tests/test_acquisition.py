@@ -14,7 +14,8 @@ from optuna_adso.acquisition import (
     minimize_target_mean,
     optimize_acquisition,
 )
-from optuna_adso.space import make_mixture_spec, sample_simplex
+from optuna_adso.simplex import sample_simplex
+from optuna_adso.space import make_mixture_spec
 from optuna_adso.surrogate import MultiFidelitySurrogate, single_threaded
 
 SPEC = make_mixture_spec("m", ["a", "b", "c"])

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from optuna_adso.cli import main
-from optuna_adso.recommend import flops_spent
+from optuna_adso.records import copy_declarations
+from optuna_adso.recommendation import flops_spent
 
 CONFIG = {
     "study_name": "cli",
@@ -91,18 +92,16 @@ def test_flops_budget_stops_the_study(tmp_path: Path) -> None:
     path = write_config(tmp_path, budget={"target_runs": 0.6, "trials": 40})
     assert main(["optimize", str(path), "--no-progress", "--dashboard-every", "0"]) == 0
     study = load(path)
-    from optuna_adso.recommend import sampler_for_study
+    from optuna_adso.study_model import settings_for_study
 
-    sampler = sampler_for_study(study, None)
-    budget = 0.6 * sampler.target_cost
-    assert flops_spent(study, sampler) >= budget  # stopped because the budget was spent...
+    settings = settings_for_study(study)  # rebuilt from what the study stores
+    budget = 0.6 * settings.target_cost
+    assert flops_spent(study) >= budget  # stopped because the budget was spent...
     assert len(study.trials) < 40  # ...not because the trial cap was reached
     before_last = optuna.create_study()
     before_last.add_trials(study.trials[:-1])
-    for key, value in study._storage.get_study_system_attrs(study._study_id).items():
-        if key.startswith("adso:"):
-            before_last._storage.set_study_system_attr(before_last._study_id, key, value)
-    assert flops_spent(before_last, sampler) < budget  # and no later than it was spent
+    copy_declarations(study, before_last)
+    assert flops_spent(before_last) < budget  # and no later than it was spent
 
 
 @pytest.mark.parametrize(

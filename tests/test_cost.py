@@ -21,12 +21,13 @@ def test_flops_cost_is_six_n_d():
     assert "tokens_per_step" in repr(cost)
 
 
-def test_flops_cost_scale_param_is_filled_in_by_the_sampler():
+def test_flops_cost_scale_param_is_filled_in_by_the_sampler_on_a_copy():
     cost = adso.FlopsCost(tokens_per_step=1024)
     with pytest.raises(KeyError, match="scale parameter"):
         cost({"model_size": 1e9}, 10)
     sampler = adso.ADSOSampler(target={"model_size": TARGET_SCALE, "step": TARGET_STEP}, cost=cost)
-    assert cost.scale_param == "model_size"
+    assert cost.scale_param is None  # the user's object is not changed...
+    assert sampler.cost is cost  # ...and the sampler reports it as given
     assert sampler.target_cost == pytest.approx(6 * TARGET_SCALE * 1024 * TARGET_STEP)
     # relative costs of runnable fidelities: a 1e7 run to step 100 is 1/1000 of a target run
     assert sampler.run_cost(1e7, 100) / sampler.target_cost == pytest.approx(1e-3)

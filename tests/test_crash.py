@@ -36,8 +36,8 @@ def _open(url: str, name: str):
     from optuna_adso.storage import open_storage
 
     storage = open_storage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
-    sampler = make_sampler(seed=0, n_startup_trials=4, n_candidates=64)
-    return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=adso.ADSOPruner(planned_stops=True))
+    sampler = make_sampler(seed=0, n_startup_trials=4, n_candidates=64, planned_stops=True)
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=adso.ADSOPruner())
 
 
 def _worker(url: str, name: str, marker: str, index: int) -> None:
@@ -84,8 +84,9 @@ def _worker(url: str, name: str, marker: str, index: int) -> None:
 
 def test_sigkilled_worker_trial_is_failed_retried_and_its_curve_kept(tmp_path):
     from conftest import mixture_params
-    from optuna_adso.sampler import read_study
-    from optuna_adso.space import STOP_STEP_ATTR, collect_observations
+    from optuna_adso.records import STOP_STEP as STOP_STEP_ATTR
+    from optuna_adso.space import collect_observations
+    from optuna_adso.study_model import read_study
     from optuna_adso.storage import fail_reason, open_storage
     from optuna_adso.workers import run_workers
 

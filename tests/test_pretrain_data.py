@@ -164,7 +164,7 @@ def test_hf_load_dataset_streaming_from_local_files(tmp_path, prepared):
     assert list(streamed.iter_texts()) == [r["body"] for r in rows[:20]]
     packed = pack_domain(streamed, prepared.tokenizer, tmp_path)
     assert not packed.from_cache and pack_domain(streamed, prepared.tokenizer, tmp_path).from_cache
-    with pytest.raises(ValueError, match="max_documents must be a positive int"):
+    with pytest.raises(ValueError, match="max_documents must be None or a positive int"):
         Domain.from_hf("web", "json", max_documents=0)
 
 

@@ -28,7 +28,7 @@ def test_ddp_spawn_trial_reports_from_rank_zero_and_prunes_every_rank(tmp_path):
             eval_every=3, batch_size=BATCH, seq_len=SEQ, vocab_size=512, max_val_blocks=4, cache_dir=tmp_path,
             accelerator="cpu", devices=RANKS, strategy="ddp_spawn",  # planned stops off the eval grid
         )
-        study = pretrain_study(objective, "tiny-64", adso.ADSOPruner(planned_stops=True),
+        study = pretrain_study(objective, "tiny-64", adso.ADSOPruner(), planned_stops=True,
                                storage=f"sqlite:///{tmp_path / 'ddp.db'}", study_name="ddp")
         study.optimize(objective, n_trials=1)
     finally:

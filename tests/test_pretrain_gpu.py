@@ -79,7 +79,7 @@ def test_a_ddp_spawn_trial_on_the_gpu_reports_from_rank_zero_and_stops_where_pla
         vocab_size=2048, max_val_blocks=8, lr=1e-3, cache_dir=objective.cache_dir, devices=1,
         strategy="ddp_spawn",
     )
-    study = pretrain_study(ddp, "60M", adso.ADSOPruner(planned_stops=True),
+    study = pretrain_study(ddp, "60M", adso.ADSOPruner(), planned_stops=True,
                            storage=f"sqlite:///{tmp_path / 'ddp.db'}", study_name="ddp")
     study.optimize(ddp, n_trials=1)
     t = study.trials[0]

@@ -73,11 +73,11 @@ def test_pruning_stops_the_run_at_the_reported_step(objective):
 
 
 def test_adso_planned_stops_end_training_exactly_there(objective):
-    """ADSOPruner(planned_stops=True) stops runs at the sampler's planned step; training ends and reports right there."""
+    """ADSOSampler(planned_stops=True) under ADSOPruner stops runs at the sampler's planned step; training ends and reports right there."""
     odd = PretrainObjective(objective.domains, ["tiny-32", "tiny-64"], steps=STEPS, eval_every=3,
                             batch_size=BATCH, seq_len=SEQ, vocab_size=512, max_val_blocks=4,
                             cache_dir=objective.cache_dir, accelerator="cpu")
-    study = pretrain_study(odd, "tiny-64", adso.ADSOPruner(planned_stops=True))
+    study = pretrain_study(odd, "tiny-64", adso.ADSOPruner(), planned_stops=True)
     study.optimize(odd, n_trials=2)
     for t in study.trials:
         planned = t.system_attrs["adso:stop_step"]

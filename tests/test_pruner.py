@@ -12,7 +12,7 @@ from conftest import DOMAINS, TARGET_OPTIMUM, TARGET_SCALE, make_objective, make
 from optuna.trial import TrialState
 
 import optuna_adso as adso
-from optuna_adso.pruner import PRUNE_REASON_ATTR
+from optuna_adso.records import PRUNE_REASON as PRUNE_REASON_ATTR
 
 HOPELESS = np.array([0.0, 0.0, 1.0])  # far from the target optimum (0.6, 0.3, 0.1)
 DENSE_STEPS = tuple(range(50, 1001, 50))
@@ -125,7 +125,7 @@ def test_pruner_can_keep_to_planned_stops_only():
     "kwargs, match",
     [
         ({"min_steps": -1}, "min_steps"),
-        ({"planned_stops": 1}, "planned_stops"),
+        ({"planned_stops": True}, "ADSOSampler"),
         ({"min_steps": 1.5}, "min_steps"),
         ({"min_steps": True}, "min_steps"),
         ({"min_reports": -2}, "min_reports"),

@@ -23,8 +23,9 @@ from conftest import (
 from optuna.trial import TrialState
 
 import optuna_adso as adso
-from optuna_adso.pruner import PRUNE_REASON_ATTR
-from optuna_adso.sampler import PROPOSAL_ATTR, read_study
+from optuna_adso.records import PROPOSAL as PROPOSAL_ATTR
+from optuna_adso.records import PRUNE_REASON as PRUNE_REASON_ATTR
+from optuna_adso.study_model import read_study
 from optuna_adso.space import collect_observations
 
 TOKENS_PER_STEP = 1024
@@ -48,7 +49,7 @@ def _observations(study: optuna.Study):
 
 @pytest.fixture(scope="module")
 def full_study():
-    study = optuna.create_study(sampler=make_sampler(seed=0), pruner=adso.ADSOPruner(planned_stops=True))
+    study = optuna.create_study(sampler=make_sampler(seed=0, planned_stops=True), pruner=adso.ADSOPruner())
     study.optimize(make_objective(), n_trials=30)
     return study, adso.recommend(study)
 
@@ -219,7 +220,7 @@ def test_all_nan_study_keeps_going():
 
 
 def _params(seed: int, n: int) -> list[dict]:
-    study = optuna.create_study(sampler=make_sampler(seed=seed), pruner=adso.ADSOPruner(planned_stops=True))
+    study = optuna.create_study(sampler=make_sampler(seed=seed, planned_stops=True), pruner=adso.ADSOPruner())
     study.optimize(make_objective(), n_trials=n)
     return [t.params for t in study.trials]
 

@@ -10,12 +10,8 @@ import pytest
 from conftest import DOMAINS, make_objective, make_sampler
 
 import optuna_adso as adso
-from optuna_adso.space import (
-    make_mixture_spec,
-    normalize_rows,
-    project_to_bounded_simplex,
-    sample_simplex,
-)
+from optuna_adso.simplex import normalize_rows, project_to_bounded_simplex, sample_simplex
+from optuna_adso.space import make_mixture_spec
 
 FOUR = ["a", "b", "c", "d"]
 # a >= 0.1 (min_weight), b <= 0.5 (max_weight), c <= 300 tokens * 2 epochs / 2000 tokens = 0.3

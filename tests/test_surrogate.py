@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from optuna_adso.space import make_mixture_spec, sample_simplex
+from optuna_adso.simplex import sample_simplex
+from optuna_adso.space import make_mixture_spec
 from optuna_adso.surrogate import (
     FidelityAxes,
     MultiFidelitySurrogate,

@@ -11,7 +11,7 @@ import pytest
 
 import optuna_adso as adso
 from optuna_adso import visualization as viz
-from optuna_adso.recommend import flops_spent
+from optuna_adso.recommendation import flops_spent
 from conftest import DOMAINS, SCALES, TARGET_SCALE, make_objective, make_sampler
 
 N_TRIALS = 14

@@ -15,6 +15,7 @@ from typing import Any
 import lightning as L
 import optuna
 
+from optuna_adso import records
 from optuna_adso.pretrain.module import DivergenceError
 
 
@@ -103,14 +104,14 @@ class TrialHandle:
     """What another process needs to reopen a running trial: storage, study name, id, pruner."""
 
     def __init__(self, trial: optuna.Trial) -> None:
-        storage = trial.study._storage
+        storage, trial_id = records.trial_location(trial)
         if isinstance(getattr(storage, "_backend", storage), optuna.storages.InMemoryStorage):
             raise ValueError(
                 "a trial trained in spawned processes (strategy='ddp_spawn') needs a storage they can "
                 "reach: use an RDB storage (sqlite:///..., postgresql://...), not in-memory"
             )
         self.storage, self.study_name = storage, trial.study.study_name
-        self.trial_id, self.pruner = trial._trial_id, trial.study.pruner
+        self.trial_id, self.pruner = trial_id, trial.study.pruner
 
     def resolve(self) -> optuna.Trial:
         study = optuna.load_study(study_name=self.study_name, storage=self.storage, pruner=self.pruner,

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from optuna_adso.pretrain.tokenizer import TextTokenizer
+from optuna_adso.validation import as_optional_int
 
 FILE_KINDS = {".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".txt": "txt"}
 
@@ -84,8 +85,7 @@ class Domain:
         ``data_files`` goes to ``load_dataset`` too (e.g. ``path="json"`` with local or remote
         files).  Cap a streamed source with ``max_documents``: it is tokenized once, in full.
         """
-        if max_documents is not None and (not isinstance(max_documents, int) or max_documents < 1):
-            raise ValueError(f"Domain {name!r}: max_documents must be a positive int or None, got {max_documents!r}")
+        as_optional_int(max_documents, f"Domain {name!r}: max_documents", 1)
         opts = {"config": config, "split": split, "streaming": bool(streaming), "max_documents": max_documents,
                 "data_files": data_files}
         return cls(name, "hf", path, text_field, opts)

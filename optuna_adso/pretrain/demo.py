@@ -19,6 +19,7 @@ import torch
 import optuna_adso as adso
 from optuna_adso.pretrain.corpus import build_corpus
 from optuna_adso.pretrain.objective import PretrainObjective
+from optuna_adso.validation import as_int
 
 SCALES = ("tiny-32", "tiny-64", "tiny-128")
 TARGET_SCALE = "tiny-128"
@@ -42,8 +43,7 @@ def run_demo(
     progress: bool = True,
 ) -> optuna.Study:
     """Run the demo study (created or resumed in ``storage``) and return it."""
-    if not isinstance(n_trials, int) or n_trials < 1:
-        raise ValueError(f"n_trials must be a positive int, got {n_trials!r}")
+    as_int(n_trials, "n_trials", 1)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread is faster than two fighting over 2 cores
     try:

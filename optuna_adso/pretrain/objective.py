@@ -25,7 +25,8 @@ import optuna
 import torch
 from torch.utils.data import DataLoader
 
-import optuna_adso as adso
+from optuna_adso import records
+from optuna_adso.cost import FlopsCost
 from optuna_adso.pretrain.callback import OptunaStepCallback
 from optuna_adso.pretrain.data import (
     DataBudgetError,
@@ -40,7 +41,8 @@ from optuna_adso.pretrain.data import (
 from optuna_adso.pretrain.module import CausalLMModule, DivergenceError
 from optuna_adso.pretrain.scales import Scale, get_scale
 from optuna_adso.pretrain.tokenizer import TextTokenizer, resolve_tokenizer
-from optuna_adso.space import STOP_STEP_ATTR
+from optuna_adso.space import suggest_mixture, suggest_scale
+from optuna_adso.validation import as_int
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +130,7 @@ class PretrainObjective:
         if not self.scales:
             raise ValueError("scales must name at least one scale")
         for what, value in (("steps", steps), ("batch_size", batch_size), ("seq_len", seq_len), ("accumulate", accumulate)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{what} must be a positive int, got {value!r}")
+            as_int(value, what, 1)
         self.steps, self.batch_size, self.seq_len, self.accumulate = steps, batch_size, seq_len, accumulate
         self.eval_every = min(steps, eval_every or max(1, steps // 10))
         self.eval_batch_size = eval_batch_size or batch_size
@@ -193,9 +194,9 @@ class PretrainObjective:
     def scale_choices(self) -> dict[str, int]:
         return {s.name: self.n_params(s) for s in self.scales}
 
-    def cost(self) -> adso.FlopsCost:
+    def cost(self) -> FlopsCost:
         """The matching cost model: 6 x parameters x tokens, with this run's tokens per step."""
-        return adso.FlopsCost(tokens_per_step=self.tokens_per_step)
+        return FlopsCost(tokens_per_step=self.tokens_per_step)
 
     def train_blocks(self) -> dict[str, int]:
         self.prepare()
@@ -210,12 +211,12 @@ class PretrainObjective:
         if trial.study.direction != optuna.study.StudyDirection.MINIMIZE:
             raise ValueError("PretrainObjective returns a held-out loss: create the study with direction='minimize'")
         self.prepare()
-        weights = adso.suggest_mixture(
+        weights = suggest_mixture(
             trial, self.mixture_name, self.names, available_tokens=self.available_tokens(),
             max_epochs=self.max_epochs, total_tokens=float(self.steps * self.tokens_per_step),
         )
         choices = self.scale_choices()
-        size = adso.suggest_scale(trial, self.scale_name, sorted(choices.values()))
+        size = suggest_scale(trial, self.scale_name, sorted(choices.values()))
         scale = next(s for s in self.scales if choices[s.name] == int(size))
         trial.set_user_attr("scale", scale.name)
         try:
@@ -283,7 +284,7 @@ class PretrainObjective:
         if callback.history:
             return RunResult(module.val_objective, dict(module.val_losses), callback.pruned_at, list(callback.history))
         if trial is not None:
-            frozen = trial.study._storage.get_trial(trial._trial_id)
+            frozen = records.stored_trial(trial)
             curve = frozen.user_attrs.get("val_curve", [])
             if not curve:
                 return RunResult(math.nan, {}, None, [])
@@ -320,11 +321,10 @@ def planned_stop(trial: optuna.Trial, steps: int) -> int | None:
     Training ends exactly there and is validated there, instead of running on to the next
     ``eval_every`` boundary: the report lands on the planned fidelity and no compute is wasted.
     """
-    attrs = trial.study._storage.get_trial_system_attrs(trial._trial_id)
-    stop = attrs.get(STOP_STEP_ATTR)
-    if stop is None or not isinstance(trial.study.pruner, adso.ADSOPruner):
+    stop = records.planned_stop(records.trial_attrs(trial.study, trial))
+    if stop is None or not getattr(trial.study.pruner, "honours_planned_stops", False):
         return None
-    return max(1, min(steps, int(math.ceil(float(stop)))))
+    return max(1, min(steps, int(math.ceil(stop))))
 
 
 def _target_weights(target: Any, names: list[str]) -> dict[str, float]:

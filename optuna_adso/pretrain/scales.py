@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import torch
 
+from optuna_adso.validation import as_int
+
 ARCHITECTURES = ("llama", "gpt2")
 
 
@@ -34,9 +36,7 @@ class Scale:
         if self.arch not in ARCHITECTURES:
             raise ValueError(f"Scale {self.name!r}: arch must be one of {ARCHITECTURES}, got {self.arch!r}")
         for field in ("d_model", "n_layers", "n_heads"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Scale {self.name!r}: {field} must be a positive int, got {value!r}")
+            as_int(getattr(self, field), f"Scale {self.name!r}: {field}", 1)
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"Scale {self.name!r}: d_model {self.d_model} must be divisible by n_heads {self.n_heads}"

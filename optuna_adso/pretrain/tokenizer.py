@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from optuna_adso.validation import as_int
+
 EOS = "<|endoftext|>"
 
 
@@ -95,8 +97,7 @@ def resolve_tokenizer(
     if tokenizer is None:
         from tokenizers import Tokenizer
 
-        if not isinstance(vocab_size, int) or vocab_size < 260:
-            raise ValueError(f"vocab_size must be an int >= 260 for a byte-level BPE, got {vocab_size!r}")
+        as_int(vocab_size, "vocab_size (of a byte-level BPE)", 260)
         key = _hash("bpe", str(vocab_size), str(train_chars_per_domain), *(d.fingerprint() for d in domains))
         path = Path(cache_dir) / "tokenizers" / f"bpe-{key}.json"
         if path.exists():

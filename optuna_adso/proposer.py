@@ -1,0 +1,94 @@
+"""The next (mixture, fidelity) for one trial, from a study model and its fitted surrogate.
+
+Between the study model (what the study has seen) and the acquisition (arrays only): it
+conditions the GP on the runs in flight, chooses the fidelities the acquisition may pick, and
+keeps concurrent proposals apart (see :mod:`optuna_adso.claims`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from optuna.trial import FrozenTrial
+
+from optuna_adso.acquisition import Acquisition, Fidelity, Proposal, optimize_acquisition
+from optuna_adso.claims import Holdings
+from optuna_adso.study_model import FittedSurrogate, StudyModel, incumbent_weights
+from optuna_adso.surrogate import MultiFidelitySurrogate
+
+
+def allowed_fidelities(model: StudyModel) -> list[Fidelity]:
+    """The fidelities a proposal may use now.
+
+    ``min_target_share`` is a floor under robustness: while less than that share of the effort
+    went to the top runnable scale, ADSO runs only there, as target-only BO would.
+    """
+    fidelities = model.fidelities()
+    settings = model.settings
+    top = max(f.scale for f in fidelities)
+    spent_top, spent_all = model.spending(top)
+    if settings.method == "adso" and spent_top < settings.min_target_share * spent_all:
+        fidelities = [f for f in fidelities if f.scale == top]
+    return fidelities
+
+
+def _believe(model: MultiFidelitySurrogate, x: np.ndarray) -> MultiFidelitySurrogate:
+    """Kriging believer: condition on ``x`` returning the model's own mean there."""
+    return model.condition_on(x, model.predict(x)[0])
+
+
+class Proposer:
+    """Best proposals for one trial; :meth:`exclude` a point another run holds and ask again."""
+
+    def __init__(
+        self,
+        model: StudyModel,
+        fitted: FittedSurrogate,
+        held: Holdings,
+        *,
+        n_model_trials: int,
+        n_candidates: int,
+        rng: np.random.Generator,
+        rng_of: Callable[[FrozenTrial], np.random.Generator],
+    ) -> None:
+        """``n_model_trials``: model-based trials before this one (the paper's cost exponent
+        decays with it); ``rng`` this trial's stream, ``rng_of`` another trial's."""
+        settings = model.settings
+        self.spec = model.spec
+        self.rng = rng
+        self.n_candidates = n_candidates
+        self.taken = list(held.taken)
+        surrogate = fitted.surrogate
+        pending = held.pending_inputs(fitted.observations, fitted.axes)
+        if len(pending):
+            surrogate = _believe(surrogate, pending)
+        self.incumbents = incumbent_weights(surrogate, fitted.observations)
+        self.rule = settings.acquisition_rule
+        self.exponent = 0.99**n_model_trials if settings.method == "paper" else 1.0
+        self.fidelities = allowed_fidelities(model)
+        self.overhead = settings.run_overhead if settings.method == "adso" else 0.0
+        self.surrogate = surrogate
+        # Workers asking at the same moment see the same data.  Re-create what an earlier
+        # in-flight trial is proposing (same data, its own random stream) and treat it as pending,
+        # so that concurrent workers spread out rather than take turns at the same point.  Only
+        # the latest one: each re-creation costs a whole proposal, and with many workers on few
+        # cores that cost multiplies; claims keep proposals distinct anyway.
+        for other in sorted(held.in_flight, key=lambda t: t.number)[-1:]:
+            self.exclude(self._best(rng_of(other)))
+
+    def _best(self, stream: np.random.Generator) -> Proposal:
+        acq = Acquisition(
+            self.surrogate, self.fidelities, self.incumbents, method=self.rule,
+            cost_exponent=self.exponent, run_overhead=self.overhead,
+        )
+        return optimize_acquisition(acq, self.spec, stream, n_candidates=self.n_candidates, taken=self.taken)
+
+    def best(self) -> Proposal:
+        """The best (mixture, fidelity) no known run holds."""
+        return self._best(self.rng)
+
+    def exclude(self, p: Proposal) -> None:
+        """Another run holds ``p``: mark it taken and pending."""
+        self.taken.append((p.weights, p.fidelity.scale))
+        self.surrogate = _believe(self.surrogate, np.column_stack([p.weights[None], np.array([p.fidelity.z])]))

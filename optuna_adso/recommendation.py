@@ -1,0 +1,92 @@
+"""The answer a study gives: the mixture predicted best AT THE TARGET fidelity.
+
+Never "the best trial": trials ran at mixed scales and step counts, so their raw values are not
+comparable.  The surrogate is conditioned on every observation with the last fitted
+hyperparameters (no refit: milliseconds), and its posterior mean at the target is minimized
+over the simplex.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import optuna
+
+from optuna_adso.acquisition import minimize_target_mean
+from optuna_adso.space import trial_weights
+from optuna_adso.study_model import SettingsSource, StudyModel, settings_for_study
+from optuna_adso.surrogate import SurrogateFitError, single_threaded
+
+
+@dataclass
+class Recommendation:
+    """The recommended mixture with its predicted value at the target (mean and std)."""
+
+    mixture: dict[str, float]
+    mean: float
+    std: float
+    flops_spent: float
+    target: dict[str, float]
+    n_trials: int
+    n_observations: int
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        weights = ", ".join(f"{d}={w:.3f}" for d, w in self.mixture.items())
+        return (
+            f"recommended mixture at {self.target}: {weights}\n"
+            f"predicted value {self.mean:.4f} +- {self.std:.4f} after {self.n_trials} trials, "
+            f"{self.flops_spent:.3g} cost units spent"
+        )
+
+
+def flops_spent(study: optuna.Study, sampler: SettingsSource | None = None) -> float:
+    """Total cost of every run so far: each paid up to the last step it reported."""
+    model = StudyModel.load(study, settings_for_study(study, sampler))
+    return 0.0 if model is None else model.flops_spent()
+
+
+def recommend(study: optuna.Study, *, sampler: SettingsSource | None = None, seed: int = 0) -> Recommendation:
+    """The mixture with the best predicted value at the target fidelity, at any point of a study.
+
+    ``sampler``: the study's :class:`~optuna_adso.ADSOSampler` when the study was not loaded
+    with it and its cost model is not stored (a user callable); otherwise read from the study.
+    """
+    with single_threaded():
+        return _recommend(study, sampler, seed)
+
+
+def _recommend(study: optuna.Study, sampler: SettingsSource | None, seed: int) -> Recommendation:
+    settings = settings_for_study(study, sampler)
+    model = StudyModel.load(study, settings)
+    if model is None:
+        raise ValueError("the study has no mixture yet: run at least one trial that calls suggest_mixture")
+    target = settings.target.as_dict()
+    spent = model.flops_spent()
+    n_trials = len(model.trials)
+    rng = np.random.default_rng([seed, n_trials])
+    sign = -1.0 if model.maximize else 1.0
+    try:
+        fitted = model.fit_surrogate(rng, now=n_trials, maxiter=0)
+    except SurrogateFitError as exc:
+        tried = [trial_weights(t, model.spec) for t in model.trials]
+        tried = [w for w in tried if w is not None]
+        w = tried[-1] if tried else np.full(model.spec.k, 1.0 / model.spec.k)
+        return Recommendation(
+            dict(zip(model.spec.domains, map(float, w))), math.nan, math.nan, spent, target,
+            n_trials, 0, [f"no model yet ({exc}); returning the latest tried mixture"],
+        )
+    obs = fitted.observations
+    anchors = np.unique(np.round(obs.weights, 10), axis=0)
+    w, mean, std = minimize_target_mean(fitted.surrogate, model.spec, rng, anchors)
+    return Recommendation(
+        mixture={d: float(x) for d, x in zip(model.spec.domains, w)},
+        mean=sign * mean,
+        std=std,
+        flops_spent=spent,
+        target=target,
+        n_trials=n_trials,
+        n_observations=len(obs),
+    )

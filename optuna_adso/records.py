@@ -1,0 +1,284 @@
+"""What optuna-adso keeps in a study's storage: the ``adso:*`` keys, their formats, and the reads
+and writes of them.
+
+Everything the sampler, the pruner and the recommendation know lives in the study's storage, so
+that any number of workers in any number of processes share one study.  This module is the only
+one that names a key, knows how its value is encoded, or touches Optuna's (private) storage API;
+the others ask it in plain Python values.
+
+Study system attributes:
+
+- ``adso:mixture:<name>``: a mixture declaration ``{"domains", "lower", "upper"}``.
+- ``adso:scale:<name>``: a scale declaration, the sorted list of runnable scales.
+- ``adso:config``: what the study is for (target, cost model, method, fidelity settings),
+  written by the sampler so that other processes answer for the same target.
+- ``adso:fail_reason:<trial number>``: why the heartbeat check failed a trial.
+
+Trial system attributes:
+
+- ``adso:stop_step``: the step a planned partial run stops at (None: a full run).
+- ``adso:proposal``: the sampler's proposal (mixture, scale, stop, predicted value, score).
+- ``adso:gp_state``: the surrogate's fitted hyperparameters, to warm-start the next fit.
+- ``adso:startup_weights``: a startup trial's space-filling mixture.
+- ``adso:prune_reason``, ``adso:pruner_checked_step``: the pruner's decisions.
+- ``adso:fail_reason``: why the objective failed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial
+
+PREFIX = "adso:"
+MIXTURE_PREFIX = "adso:mixture:"
+SCALE_PREFIX = "adso:scale:"
+CONFIG = "adso:config"
+STALE_REASON_PREFIX = "adso:fail_reason:"
+STOP_STEP = "adso:stop_step"
+PROPOSAL = "adso:proposal"
+GP_STATE = "adso:gp_state"
+STARTUP_WEIGHTS = "adso:startup_weights"
+PRUNE_REASON = "adso:prune_reason"
+PRUNER_CHECKED_STEP = "adso:pruner_checked_step"
+FAIL_REASON = "adso:fail_reason"
+
+MAX_CONFIG_CHARS = 60_000
+"""A study attribute is a TEXT column (64 KiB on MySQL); a longer configuration is refused."""
+
+AnyTrial = optuna.Trial | FrozenTrial
+
+
+# --- storage access ----------------------------------------------------------------------------
+
+
+def study_attrs(study: optuna.Study) -> dict[str, Any]:
+    """The study's system attributes, straight from storage."""
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
+def set_study_attr(study: optuna.Study, key: str, value: Any) -> None:
+    study._storage.set_study_system_attr(study._study_id, key, value)
+
+
+def all_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Every trial of the study from storage, not through the study object.
+
+    Under HyperbandPruner, Optuna hands samplers a view of one bracket; storage sees them all.
+    """
+    return study._storage.get_all_trials(study._study_id, deepcopy=False)
+
+
+def is_maximize(study: optuna.Study) -> bool:
+    return study._storage.get_study_directions(study._study_id)[0] == StudyDirection.MAXIMIZE
+
+
+def trial_attrs(study: optuna.Study, trial: AnyTrial) -> dict[str, Any]:
+    """A trial's system attributes as stored now (a FrozenTrial handed to a hook may be stale)."""
+    return study._storage.get_trial_system_attrs(trial._trial_id)
+
+
+def set_trial_attr(study: optuna.Study, trial: AnyTrial, key: str, value: Any) -> None:
+    study._storage.set_trial_system_attr(trial._trial_id, key, value)
+
+
+def stored_trial(trial: optuna.Trial) -> FrozenTrial:
+    """A live trial as its storage holds it (what another process wrote to it included)."""
+    return trial.study._storage.get_trial(trial._trial_id)
+
+
+def trial_location(trial: optuna.Trial) -> tuple[BaseStorage, int]:
+    """(storage, trial id): what a spawned process needs to reopen a running trial."""
+    return trial.study._storage, trial._trial_id
+
+
+def copy_declarations(source: optuna.Study, dest: optuna.Study) -> None:
+    """Copy every ``adso:*`` study attribute, so ``dest`` answers as ``source`` does."""
+    for key, value in study_attrs(source).items():
+        if key.startswith(PREFIX):
+            set_study_attr(dest, key, value)
+
+
+# --- declarations ------------------------------------------------------------------------------
+
+
+def _declare(study: optuna.Study, key: str, value: str, what: str) -> None:
+    """Record a declaration once per study; refuse a different one later."""
+    attrs = study_attrs(study)
+    if key in attrs and attrs[key] != value:
+        raise ValueError(
+            f"{what} was declared as {attrs[key]} earlier in this study, now as {value}; "
+            "a study must keep the same declaration (start a new study to change it)"
+        )
+    if key not in attrs:
+        set_study_attr(study, key, value)
+
+
+def declare_mixture(
+    study: optuna.Study, name: str, domains: Sequence[str], lower: Sequence[float], upper: Sequence[float]
+) -> None:
+    text = json.dumps({"domains": list(domains), "lower": list(lower), "upper": list(upper)})
+    _declare(study, MIXTURE_PREFIX + name, text, f"mixture {name!r}")
+
+
+def declare_scale(study: optuna.Study, name: str, choices: Sequence[float]) -> None:
+    _declare(study, SCALE_PREFIX + name, json.dumps(list(choices)), f"scale {name!r}")
+
+
+def declared_mixtures(attrs: Mapping[str, Any]) -> list[tuple[str, dict[str, list[Any]]]]:
+    """(name, {"domains", "lower", "upper"}) of every mixture declared, by name."""
+    return [
+        (key[len(MIXTURE_PREFIX) :], json.loads(value))
+        for key, value in sorted(attrs.items())
+        if key.startswith(MIXTURE_PREFIX)
+    ]
+
+
+def declared_scales(attrs: Mapping[str, Any]) -> list[tuple[str, list[float]]]:
+    """(name, choices) of every scale declared, by name."""
+    return [
+        (key[len(SCALE_PREFIX) :], [float(c) for c in json.loads(value)])
+        for key, value in sorted(attrs.items())
+        if key.startswith(SCALE_PREFIX)
+    ]
+
+
+# --- the study's configuration -----------------------------------------------------------------
+
+
+def write_config(study: optuna.Study, config: Mapping[str, Any]) -> None:
+    """Store what the study is for (see :mod:`optuna_adso.study_model` for its fields)."""
+    text = json.dumps(config, sort_keys=True)
+    if len(text) > MAX_CONFIG_CHARS:
+        raise ValueError(
+            f"the study's configuration takes {len(text)} characters, more than a study attribute "
+            f"holds ({MAX_CONFIG_CHARS}); a TableCost with that many rows cannot be stored: thin "
+            "the table (costs are interpolated between rows)"
+        )
+    if study_attrs(study).get(CONFIG) != text:
+        set_study_attr(study, CONFIG, text)
+
+
+def read_config(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    raw = attrs.get(CONFIG)
+    return json.loads(raw) if raw else None
+
+
+# --- proposals and planned stops ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProposalRecord:
+    """What the sampler proposed for a trial, as stored (weights to 8 decimals)."""
+
+    scale: float
+    stop_step: float
+    relative_cost: float
+    score: float
+    target_mean: float
+    target_std: float
+    seconds: float
+    weights: list[float]
+
+
+def write_proposal(study: optuna.Study, trial: AnyTrial, record: ProposalRecord, stop_step: float | None) -> None:
+    """Write the planned stop (None for a full run) and the proposal, in that order."""
+    set_trial_attr(study, trial, STOP_STEP, stop_step)
+    set_trial_attr(study, trial, PROPOSAL, json.dumps(asdict(record)))
+
+
+def read_proposal(trial: FrozenTrial) -> dict[str, Any]:
+    """A trial's stored proposal as a dict (empty when none was made)."""
+    raw = trial.system_attrs.get(PROPOSAL)
+    return json.loads(raw) if raw else {}
+
+
+def planned_stop(attrs: Mapping[str, Any]) -> float | None:
+    """The step a planned partial run stops at, from a trial's system attributes."""
+    stop = attrs.get(STOP_STEP)
+    return None if stop is None else float(stop)
+
+
+def startup_weights(study: optuna.Study, trial: AnyTrial) -> list[float] | None:
+    return trial_attrs(study, trial).get(STARTUP_WEIGHTS)
+
+
+def stored_startup_weights(trial: FrozenTrial) -> list[float] | None:
+    return trial.system_attrs.get(STARTUP_WEIGHTS)
+
+
+def write_startup_weights(study: optuna.Study, trial: AnyTrial, weights: Sequence[float]) -> None:
+    set_trial_attr(study, trial, STARTUP_WEIGHTS, [float(x) for x in weights])
+
+
+# --- the surrogate's warm start ----------------------------------------------------------------
+
+
+def write_gp_state(study: optuna.Study, trial: AnyTrial, kind: str, state: Sequence[float], fitted_at: int) -> None:
+    set_trial_attr(study, trial, GP_STATE, json.dumps({"kind": kind, "state": list(state), "trial": fitted_at}))
+
+
+def has_gp_state(trials: Sequence[FrozenTrial]) -> bool:
+    return any(GP_STATE in t.system_attrs for t in trials)
+
+
+def latest_gp_state(trials: Sequence[FrozenTrial], kind: str) -> tuple[list[float], int] | None:
+    """The most recently fitted hyperparameters of ``kind``, and the trial that fitted them."""
+    for t in sorted(trials, key=lambda t: -t.number):
+        raw = t.system_attrs.get(GP_STATE)
+        if raw:
+            try:
+                data = json.loads(raw)
+            except (TypeError, ValueError):
+                continue
+            if data.get("kind") == kind:
+                # a retried trial carries a copy of its original's attrs: when was it fitted?
+                return [float(v) for v in data["state"]], int(data.get("trial", t.number))
+    return None
+
+
+# --- the pruner's decisions --------------------------------------------------------------------
+
+
+def write_prune_reason(study: optuna.Study, trial: AnyTrial, reason: Mapping[str, Any]) -> None:
+    set_trial_attr(study, trial, PRUNE_REASON, json.dumps(dict(reason)))
+
+
+def pruner_checked_step(trial: FrozenTrial) -> float | None:
+    last = trial.system_attrs.get(PRUNER_CHECKED_STEP)
+    return None if last is None else float(last)
+
+
+def write_pruner_checked_step(study: optuna.Study, trial: AnyTrial, step: int) -> None:
+    set_trial_attr(study, trial, PRUNER_CHECKED_STEP, step)
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+def write_fail_reason(trial: optuna.Trial, reason: str) -> None:
+    set_trial_attr(trial.study, trial, FAIL_REASON, reason)
+
+
+def write_stale_reason(study: optuna.Study, trial_number: int, reason: Mapping[str, Any]) -> None:
+    set_study_attr(study, f"{STALE_REASON_PREFIX}{trial_number}", json.dumps(dict(reason)))
+
+
+def fail_reason(study: optuna.Study, trial: FrozenTrial) -> str | None:
+    """Why a FAIL trial failed, from whichever of the two records holds it; None if unknown."""
+    if FAIL_REASON in trial.system_attrs:
+        return str(trial.system_attrs[FAIL_REASON])
+    raw = study_attrs(study).get(f"{STALE_REASON_PREFIX}{trial.number}")
+    return json.loads(raw)["reason"] if raw else None
+
+
+def finite_or_none(x: float) -> float | None:
+    """JSON has no NaN that every storage backend round-trips: store None instead."""
+    return float(x) if math.isfinite(x) else None

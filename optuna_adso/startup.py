@@ -1,0 +1,77 @@
+"""The startup design: the runs a study makes before its model is trusted.
+
+The uniform mixture first, then each run as far from every held mixture as a few hundred draws
+allow; scales are visited in turn, big ones stopped early when stops are planned.  Independent
+draws cluster in the middle of the simplex, where mixtures differ little: a model fitted on them
+learns that mixtures hardly matter and then only crawls around its first good point.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial
+
+from optuna_adso import records
+from optuna_adso.acquisition import Fidelity, Proposal
+from optuna_adso.simplex import project_to_bounded_simplex, sample_simplex
+from optuna_adso.study_model import HOLDING_STATES, StudyModel
+
+STARTUP_MAX_RELATIVE_COST = 0.25
+"""A startup run at a big scale stops where it has cost this many target runs, if it can."""
+
+
+def n_startup(model: StudyModel, n_startup_trials: int | None) -> int:
+    """The number of startup runs: as configured, or one per scale and at least 3."""
+    if n_startup_trials is not None:
+        return n_startup_trials
+    return max(3, len(model.scale.choices) if model.scale is not None else 0)
+
+
+def startup_weights(study: optuna.Study, trial: FrozenTrial, model: StudyModel, rng: np.random.Generator) -> np.ndarray:
+    """This startup trial's mixture: the uniform one first, then, of candidates drawn from
+    ``rng``, the one farthest from every mixture another run holds.
+
+    Stored on the trial, so that every parameter of it (and a retry) agrees.
+    """
+    stored = records.startup_weights(study, trial)
+    if stored is not None:
+        return np.array(stored, dtype=float)
+    spec = model.spec
+    held = []
+    for other in model.trials:
+        if other.number == trial.number or other.state not in HOLDING_STATES:
+            continue
+        point = model.held_points[other.number]
+        other_start = records.stored_startup_weights(other)
+        if point is not None:
+            held.append(point.weights)
+        elif other_start is not None:
+            held.append(np.array(other_start, dtype=float))
+    if held:
+        cands = sample_simplex(rng, 256, spec, face_fraction=0.0)
+        gaps = np.linalg.norm(cands[:, None, :] - np.asarray(held)[None, :, :], axis=2).min(axis=1)
+        w = cands[int(np.argmax(gaps))]
+    else:
+        w = np.full(spec.k, 1.0 / spec.k)
+        if spec.has_bounds:
+            w = project_to_bounded_simplex(w[None], np.array(spec.lower), np.array(spec.upper))[0]
+    records.write_startup_weights(study, trial, w)
+    return w
+
+
+def startup_fidelity(trial: FrozenTrial, model: StudyModel) -> Fidelity:
+    """Startup runs visit every scale in turn, big ones stopped early (when stops are planned)."""
+    fids = model.fidelities()
+    scales = sorted({f.scale for f in fids})
+    scale = scales[trial.number % len(scales)]
+    options = [f for f in fids if f.scale == scale]
+    affordable = [f for f in options if f.relative_cost <= STARTUP_MAX_RELATIVE_COST]
+    return max(affordable, key=lambda f: f.step) if affordable else min(options, key=lambda f: f.step)
+
+
+def startup_proposal(study: optuna.Study, trial: FrozenTrial, model: StudyModel, rng: np.random.Generator) -> Proposal:
+    fid = startup_fidelity(trial, model)
+    return Proposal(startup_weights(study, trial, model, rng), fid, 0.0, math.nan, math.nan)

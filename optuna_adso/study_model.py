@@ -1,0 +1,450 @@
+"""What a study is for and what it has seen, rebuilt from its storage.
+
+:class:`StudySettings` is what the study is for: the target fidelity, the cost model, the method
+and the fidelity settings.  The sampler holds them and stores them in the study
+(``adso:config``), so that a pruner, a budget, ``recommend`` or a plot in any other process
+rebuilds exactly the same ones: the cost model too, from what it takes to rebuild it
+(:func:`~optuna_adso.cost.cost_spec`), or not at all, with an error that says how to pass it.
+
+:class:`StudyModel` adds what the study has seen, read once per question: the declarations,
+every trial, the observations, the GP fitted on them (warm-started from the last stored
+hyperparameters) and the compute spent.  The sampler, the pruner, ``recommend``,
+:class:`~optuna_adso.FlopsBudget` and the plots all stand on it, and none of them on each other.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_adso import records
+from optuna_adso.acquisition import Fidelity
+from optuna_adso.cost import ScaleStepCost, ScaleTimesSteps, cost_from_spec, cost_spec, resolve_cost
+from optuna_adso.space import (
+    MixtureSpec,
+    Observations,
+    ScaleSpec,
+    collect_observations,
+    mixture_specs_from_attrs,
+    scale_specs_from_attrs,
+    trial_scale,
+    trial_weights,
+    warn_nonfinite,
+)
+from optuna_adso.surrogate import FidelityAxes, MultiFidelitySurrogate, SurrogateFitError, thin_observations
+from optuna_adso.validation import as_bool, as_in_range, as_int, as_number, as_positive
+
+METHODS = {"adso": ("coregionalized", "info-per-cost"), "paper": ("product-rbf", "ei-per-cost")}
+"""Each method's surrogate kind and acquisition rule."""
+
+STEP_AXIS_FRACTION = 0.1
+"""The model's step axis reaches down to this fraction of the target step."""
+
+HOLDING_STATES = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+"""Trial states that hold a (mixture, scale): in flight or done."""
+
+
+class NoStudyConfig(ValueError):
+    """The study has no ADSO configuration: no ADSOSampler ran it, and none was given."""
+
+
+class CostModelNotStored(RuntimeError):
+    """The study's cost model cannot be rebuilt from storage (a user callable)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the mixture will be used: a scale (maybe never run) and a step count."""
+
+    step: float
+    scale_param: str | None
+    scale: float | None
+
+    @classmethod
+    def parse(cls, target: Mapping[str, Any]) -> Target:
+        if not isinstance(target, Mapping):
+            raise TypeError(f"target must be a dict like {{'model_size': 1e9, 'step': 20000}}, got {target!r}")
+        if "step" not in target:
+            raise ValueError(f"target must give the target 'step' (training steps), got {dict(target)!r}")
+        step = as_positive(target["step"], "target['step']")
+        others = [k for k in target if k != "step"]
+        if len(others) > 1:
+            raise ValueError(
+                f"target names several parameters {others}; give one scale parameter and 'step'"
+            )
+        if others:
+            name = others[0]
+            return cls(step, name, as_positive(target[name], f"target[{name!r}]"))
+        return cls(step, None, None)
+
+    @property
+    def run_scale(self) -> float:
+        """The scale a run at the target has (1 when the study declares no scale)."""
+        return self.scale if self.scale is not None else 1.0
+
+    def as_dict(self) -> dict[str, float]:
+        """As a user writes it: ``{"model_size": 1e9, "step": 20000}``."""
+        out = {"step": self.step}
+        if self.scale_param is not None:
+            assert self.scale is not None
+            out[self.scale_param] = self.scale
+        return out
+
+    def describe(self) -> str:
+        scale = "" if self.scale_param is None else f"{self.scale_param}={self.scale:.3g}, "
+        return f"{scale}step={self.step:g}"
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """What a study is for; validated on construction, so bad input fails before any compute.
+
+    See :class:`~optuna_adso.ADSOSampler` for the meaning of each field.
+    """
+
+    target: Target
+    cost: Any = field(default_factory=ScaleTimesSteps)
+    method: str = "adso"
+    stop_fractions: tuple[float, ...] = (0.1, 0.25, 0.5, 1.0)
+    planned_stops: bool = False
+    max_points: int = 320
+    run_overhead: float = 0.1
+    min_target_share: float = 0.5
+    price: ScaleStepCost = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {sorted(METHODS)}, got {self.method!r}")
+        if not callable(self.cost):
+            raise TypeError(f"cost must be a FlopsCost, TableCost or callable (params, step) -> cost, got {self.cost!r}")
+        fractions = self.stop_fractions
+        if isinstance(fractions, (str, bytes)) or not isinstance(fractions, Sequence):
+            raise ValueError(f"stop_fractions must be a list of fractions in (0, 1] including 1.0, got {fractions!r}")
+        ordered = tuple(sorted(as_number(f, "stop_fractions") for f in fractions))
+        if not ordered or ordered[0] <= 0 or ordered[-1] != 1.0:
+            raise ValueError(f"stop_fractions must be in (0, 1] and include 1.0, got {fractions!r}")
+        as_bool(self.planned_stops, "planned_stops")
+        as_int(self.max_points, "max_points", 20)
+        overhead = as_number(self.run_overhead, "run_overhead")
+        if overhead < 0.0:
+            raise ValueError(f"run_overhead must be >= 0 (in target runs), got {self.run_overhead!r}")
+        share = as_in_range(self.min_target_share, "min_target_share", 0.0, 1.0, include_high=False)
+        object.__setattr__(self, "stop_fractions", ordered)
+        object.__setattr__(self, "run_overhead", overhead)
+        object.__setattr__(self, "min_target_share", share)
+        object.__setattr__(self, "price", resolve_cost(self.cost, self.target.scale_param))
+
+    # -- cost -------------------------------------------------------------------------------
+    def run_cost(self, scale: float, step: float) -> float:
+        """Cumulative cost of a run of ``scale`` stopped after ``step`` steps."""
+        return self.price(scale, step)
+
+    @property
+    def target_cost(self) -> float:
+        return self.run_cost(self.target.run_scale, self.target.step)
+
+    @property
+    def surrogate_kind(self) -> str:
+        return METHODS[self.method][0]
+
+    @property
+    def acquisition_rule(self) -> str:
+        return METHODS[self.method][1]
+
+    # -- storage ------------------------------------------------------------------------------
+    def to_config(self) -> dict[str, Any]:
+        """What :meth:`from_config` needs, for ``adso:config``; a callable cost is only named."""
+        spec = cost_spec(self.cost)
+        return {
+            "target": {"step": self.target.step, "scale_param": self.target.scale_param, "scale": self.target.scale},
+            "cost": spec if spec is not None else {"kind": "callable", "repr": repr(self.cost)[:200]},
+            "method": self.method,
+            "stop_fractions": list(self.stop_fractions),
+            "planned_stops": self.planned_stops,
+            "max_points": self.max_points,
+            "run_overhead": self.run_overhead,
+            "min_target_share": self.min_target_share,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> StudySettings:
+        t = config["target"]
+        target = Target(float(t["step"]), t["scale_param"], None if t["scale"] is None else float(t["scale"]))
+        stored = config.get("cost")
+        if stored is None or stored.get("kind") == "callable":
+            what = f"a user callable ({stored['repr']})" if stored else "stored by an older optuna-adso"
+            raise CostModelNotStored(
+                f"this study's cost model is {what}, which cannot be rebuilt from storage; pass the "
+                "study's sampler (sampler=ADSOSampler(target=..., cost=...)) or load the study with "
+                "it, or use a FlopsCost or TableCost, which are stored"
+            )
+        return cls(
+            target,
+            cost_from_spec(stored),
+            method=config.get("method", "adso"),
+            stop_fractions=tuple(config.get("stop_fractions", (0.1, 0.25, 0.5, 1.0))),
+            planned_stops=bool(config.get("planned_stops", False)),
+            max_points=int(config.get("max_points", 320)),
+            run_overhead=float(config.get("run_overhead", 0.1)),
+            min_target_share=float(config.get("min_target_share", 0.5)),
+        )
+
+
+class HasStudySettings(Protocol):
+    """Anything that carries a study's settings, e.g. :class:`~optuna_adso.ADSOSampler`."""
+
+    settings: StudySettings
+
+
+SettingsSource = StudySettings | HasStudySettings
+
+
+def settings_for_study(study: optuna.Study, source: SettingsSource | None = None) -> StudySettings:
+    """The study's settings: those given, its sampler's, or the ones it stores.
+
+    Raises :class:`NoStudyConfig` when there are none (no ADSOSampler ran the study yet) and
+    :class:`CostModelNotStored` when the stored cost model cannot be rebuilt.
+    """
+    if source is not None:
+        settings = source if isinstance(source, StudySettings) else getattr(source, "settings", None)
+        if not isinstance(settings, StudySettings):
+            raise TypeError(f"sampler must be an ADSOSampler (or its StudySettings), got {source!r}")
+        return settings
+    try:
+        own = getattr(study.sampler, "settings", None)
+    except AttributeError:  # a study view (HyperbandPruner's bracket) without a sampler
+        own = None
+    if isinstance(own, StudySettings):
+        return own
+    config = records.read_config(records.study_attrs(study))
+    if config is None:
+        raise NoStudyConfig(
+            "recommend() needs the study's target: pass sampler=ADSOSampler(target=..., cost=...) "
+            "or load the study with that sampler"
+        )
+    return StudySettings.from_config(config)
+
+
+@dataclass(frozen=True)
+class StudyView:
+    """What a study declares and has run, whoever sampled it (no ADSO settings needed)."""
+
+    spec: MixtureSpec
+    scale: ScaleSpec | None
+    trials: list[FrozenTrial]
+    maximize: bool
+
+
+def read_study(study: optuna.Study) -> StudyView | None:
+    """Declarations and trials straight from storage (works under HyperbandPruner's views too);
+    None while no mixture is declared."""
+    attrs = records.study_attrs(study)
+    specs = mixture_specs_from_attrs(attrs)
+    if not specs:
+        return None
+    if len(specs) > 1:
+        raise ValueError(
+            f"ADSOSampler optimizes one mixture per study; this study declares {[s.name for s in specs]}"
+        )
+    scales = scale_specs_from_attrs(attrs)
+    return StudyView(specs[0], scales[0] if scales else None, records.all_trials(study), records.is_maximize(study))
+
+
+@dataclass(frozen=True)
+class HeldPoint:
+    """The (mixture, scale, planned stop step) a trial runs, ran or has claimed."""
+
+    weights: np.ndarray
+    scale: float
+    stop_step: float
+    claimed_only: bool = False  # proposed, but the trial has not written its parameters yet
+
+
+@dataclass(frozen=True)
+class FittedSurrogate:
+    """A GP on the study's observations, the observations, and whether it was re-optimized."""
+
+    surrogate: MultiFidelitySurrogate
+    observations: Observations
+    axes: FidelityAxes
+    refitted: bool
+
+
+class StudyModel:
+    """A study as the model sees it: settings, declarations and trials, read once."""
+
+    def __init__(
+        self,
+        settings: StudySettings,
+        spec: MixtureSpec,
+        scale: ScaleSpec | None,
+        trials: list[FrozenTrial],
+        maximize: bool,
+    ) -> None:
+        self.settings = settings
+        self.spec = spec
+        self.scale = scale
+        self.trials = trials
+        self.maximize = maximize
+        self._held: dict[int, HeldPoint | None] | None = None
+
+    @classmethod
+    def load(cls, study: optuna.Study, settings: StudySettings) -> StudyModel | None:
+        """The study's model from storage; None while no mixture is declared."""
+        view = read_study(study)
+        return None if view is None else cls(settings, view.spec, view.scale, view.trials, view.maximize)
+
+    @classmethod
+    def of(cls, study: optuna.Study, source: SettingsSource | None = None) -> StudyModel:
+        """The study's model with the settings :func:`settings_for_study` finds; ValueError while
+        the study declares no mixture."""
+        model = cls.load(study, settings_for_study(study, source))
+        if model is None:
+            raise ValueError(
+                f"study {study.study_name!r} declares no mixture yet: run a trial that calls suggest_mixture"
+            )
+        return model
+
+    @property
+    def target(self) -> Target:
+        return self.settings.target
+
+    # -- fidelities -----------------------------------------------------------------------------
+    @property
+    def scale_choices(self) -> list[float]:
+        return list(self.scale.choices) if self.scale is not None else [self.target.run_scale]
+
+    def axes(self) -> FidelityAxes:
+        t_scale = self.target.run_scale
+        min_scale = min(self.scale.choices) if self.scale is not None else t_scale
+        # The step axis spans at least a tenth of the target step whatever stops are planned, so
+        # that the model's coordinates (and hence its priors) do not depend on that setting.
+        min_step = min(STEP_AXIS_FRACTION, *self.settings.stop_fractions) * self.target.step
+        return FidelityAxes.from_ranges(
+            math.log10(t_scale), math.log10(self.target.step), math.log10(min_scale), math.log10(min_step)
+        )
+
+    def fidelities(self) -> list[Fidelity]:
+        """Every runnable (scale, stop step); only full runs unless stops are planned."""
+        target_cost = self.settings.target_cost
+        fractions = self.settings.stop_fractions if self.settings.planned_stops else (1.0,)
+        axes = self.axes()
+        out = []
+        for s in self.scale_choices:
+            for frac in fractions:
+                step = max(1.0, round(frac * self.target.step))
+                z = axes.z([math.log10(s)], [math.log10(step)])[0]
+                out.append(Fidelity(s, step, (float(z[0]), float(z[1])), self.settings.run_cost(s, step) / target_cost))
+        return out
+
+    # -- who holds what -------------------------------------------------------------------------
+    @property
+    def held_points(self) -> dict[int, HeldPoint | None]:
+        """What each trial of the study runs, ran or has claimed (None: not known yet), by number."""
+        if self._held is None:
+            self._held = {t.number: held_point(t, self.spec, self.target) for t in self.trials}
+        return self._held
+
+    # -- observations and the surrogate ---------------------------------------------------------
+    def observations(self, exclude_trial: int | None = None) -> Observations:
+        return collect_observations(
+            [t for t in self.trials if t.number != exclude_trial],
+            self.spec,
+            self.scale,
+            target_scale=self.target.run_scale,
+            target_step=self.target.step,
+            maximize=self.maximize,
+        )
+
+    def fit_surrogate(
+        self,
+        rng: np.random.Generator,
+        *,
+        now: int,
+        exclude_trial: int | None = None,
+        maxiter: int | None = None,
+    ) -> FittedSurrogate:
+        """Fit the GP on the study's observations, warm-started from the last stored state.
+
+        Hyperparameters are re-optimized on a schedule (see :func:`refit_due`); in between, the
+        stored ones are reused and the GP is only conditioned on the new data (milliseconds).
+        """
+        obs = self.observations(exclude_trial)
+        warn_nonfinite(obs.n_ignored_nonfinite)
+        if len(obs) < 2:
+            raise SurrogateFitError("fewer than two finite observations")
+        axes = self.axes()
+        z = axes.z(obs.log_scale, obs.log_step)
+        x = np.column_stack([obs.weights, z])
+        # Keep the points nearest the target fidelity when the study outgrows max_points.
+        priority = -np.abs(z).sum(axis=1)
+        idx = thin_observations(len(x), self.settings.max_points, priority, rng)
+        kind = self.settings.surrogate_kind
+        latest = records.latest_gp_state(self.trials, kind)
+        init_state = latest[0] if latest else None
+        if maxiter is None and latest is not None and not refit_due(latest[1], now):
+            maxiter = 0  # condition on the new data with the stored hyperparameters
+        surrogate = MultiFidelitySurrogate(kind, self.settings.max_points).fit(
+            x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter
+        )
+        return FittedSurrogate(surrogate, obs, axes, maxiter != 0)
+
+    # -- compute spent --------------------------------------------------------------------------
+    def trial_cost(self, t: FrozenTrial) -> tuple[float, float]:
+        """(scale, cost) of a run so far: paid up to its last report; a complete run that never
+        reported paid for the target step.  Cost 0 for a run with nothing to show yet."""
+        scale = trial_scale(t, self.scale, self.target.run_scale)
+        if scale is None:
+            return math.nan, 0.0
+        if t.last_step is not None:
+            return scale, self.settings.run_cost(scale, t.last_step)
+        if t.state == TrialState.COMPLETE:
+            return scale, self.settings.run_cost(scale, self.target.step)
+        return scale, 0.0
+
+    def flops_spent(self) -> float:
+        """Total cost of every run so far: each paid up to the last step it reported."""
+        return sum(self.trial_cost(t)[1] for t in self.trials)
+
+    def spending(self, top_scale: float) -> tuple[float, float]:
+        """Effort spent at the top runnable scale, and in all: each run's cost plus the fixed
+        ``run_overhead``, so that a hundred near-free runs count as the effort they are."""
+        at_top = total = 0.0
+        overhead = self.settings.run_overhead * self.settings.target_cost
+        for t in self.trials:
+            scale, c = self.trial_cost(t)
+            c += overhead if math.isfinite(scale) else 0.0  # no scale: nothing ran yet
+            total += c
+            at_top += c if scale == top_scale else 0.0
+        return at_top, total
+
+
+def held_point(trial: FrozenTrial, spec: MixtureSpec, target: Target) -> HeldPoint | None:
+    """(weights, scale, planned stop step) a trial runs or has claimed, if known."""
+    w = trial_weights(trial, spec)
+    info = records.read_proposal(trial)
+    if w is not None:
+        scale = trial.params.get(target.scale_param) if target.scale_param else None
+        scale = info.get("scale") if scale is None else scale
+        return HeldPoint(w, float(scale or target.run_scale), float(info.get("stop_step") or target.step))
+    if "weights" in info:
+        return HeldPoint(np.array(info["weights"]), float(info["scale"]), float(info["stop_step"]), True)
+    return None
+
+
+def refit_due(fitted_at: int, now: int) -> bool:
+    """Refit on a geometric schedule: every trial early on, about every 10% of the study later."""
+    return now - fitted_at >= max(1, now // 10)
+
+
+def incumbent_weights(surrogate: MultiFidelitySurrogate, obs: Observations, n: int = 8) -> np.ndarray:
+    """Distinct tried mixtures, best predicted at the target first."""
+    uniq = np.unique(np.round(obs.weights, 10), axis=0)
+    mean, _ = surrogate.predict_target(uniq)
+    return uniq[np.argsort(mean)[:n]]

@@ -1,0 +1,101 @@
+"""recommend() and flops_spent() on their own: what a study answers at any point of its life."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+from conftest import (
+    DOMAINS,
+    REPORT_STEPS,
+    SCALES,
+    TARGET_SCALE,
+    TARGET_STEP,
+    make_objective,
+    make_sampler,
+    synthetic_loss,
+)
+
+import optuna_adso as adso
+from optuna_adso.recommendation import flops_spent
+from optuna_adso.study_model import CostModelNotStored
+
+
+def _study(tmp_path, n_trials: int, sampler=None) -> optuna.Study:
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'r.db'}", study_name="r",
+                                sampler=sampler or make_sampler(seed=0, n_startup_trials=3, n_candidates=64))
+    study.optimize(make_objective(), n_trials=n_trials)
+    return study
+
+
+def test_before_any_model_it_returns_the_latest_mixture_and_says_so(tmp_path):
+    study = optuna.create_study(sampler=make_sampler())
+    # one report only: too few observations for a model
+    study.optimize(make_objective(report_steps=(TARGET_STEP,)), n_trials=1)
+    rec = adso.recommend(study)
+    assert math.isnan(rec.mean) and rec.notes and "no model yet" in rec.notes[0]
+    assert rec.mixture == pytest.approx(study.trials[0].user_attrs["mix"])
+
+
+def test_the_answer_is_for_the_target_and_the_same_in_any_process(tmp_path):
+    study = _study(tmp_path, 8)
+    rec = adso.recommend(study)
+    assert rec.target == {"step": TARGET_STEP, "model_size": TARGET_SCALE}
+    assert set(rec.mixture) == set(DOMAINS) and sum(rec.mixture.values()) == pytest.approx(1.0)
+    assert rec.n_trials == 8 and rec.n_observations == 8 * len(REPORT_STEPS)
+    assert math.isfinite(rec.mean) and rec.std > 0
+    # a process that never built the sampler reads the same settings from storage
+    reloaded = optuna.load_study(study_name="r", storage=f"sqlite:///{tmp_path / 'r.db'}")
+    again = adso.recommend(reloaded)
+    assert again.mixture == rec.mixture and again.mean == rec.mean and again.flops_spent == rec.flops_spent
+    assert "recommended mixture" in str(rec)
+
+
+def test_flops_spent_pays_each_run_up_to_its_last_report(tmp_path):
+    sampler = make_sampler(seed=0, n_startup_trials=2, n_candidates=64)
+    study = optuna.create_study(sampler=sampler)
+
+    def objective(trial):
+        adso.suggest_mixture(trial, "mix", list(DOMAINS))
+        adso.suggest_scale(trial, "model_size", list(SCALES))
+        trial.report(1.0, 100)
+        if trial.number == 1:
+            raise optuna.TrialPruned()  # paid for 100 steps only
+        return 1.0  # complete, last report at step 100: paid up to there too
+
+    study.optimize(objective, n_trials=3)
+    expected = sum(sampler.run_cost(t.params["model_size"], 100) for t in study.trials)
+    assert flops_spent(study) == pytest.approx(expected)
+    assert flops_spent(study, sampler) == pytest.approx(expected)
+    assert adso.recommend(study).flops_spent == pytest.approx(expected)
+
+
+def test_a_callable_cost_needs_the_sampler_handed_over(tmp_path):
+    sampler = adso.ADSOSampler(target={"model_size": TARGET_SCALE, "step": TARGET_STEP},
+                               cost=lambda params, step: params["model_size"] * step, seed=0, n_candidates=64)
+    study = _study(tmp_path, 5, sampler)
+    reloaded = optuna.load_study(study_name="r", storage=f"sqlite:///{tmp_path / 'r.db'}")
+    with pytest.raises(CostModelNotStored, match="sampler="):
+        adso.recommend(reloaded)
+    assert adso.recommend(reloaded, sampler=sampler).flops_spent == adso.recommend(study).flops_spent
+
+
+def test_a_maximized_study_is_answered_in_its_own_units(tmp_path):
+    study = optuna.create_study(sampler=make_sampler(seed=0, n_startup_trials=3, n_candidates=64),
+                                direction="maximize")
+
+    def objective(trial):
+        w = adso.suggest_mixture(trial, "mix", list(DOMAINS))
+        size = adso.suggest_scale(trial, "model_size", list(SCALES))
+        value = 0.0
+        for step in REPORT_STEPS:
+            value = -synthetic_loss([w[d] for d in DOMAINS], size, step)  # a score: higher is better
+            trial.report(value, step)
+        return value
+
+    study.optimize(objective, n_trials=8)
+    rec = adso.recommend(study)
+    values = [t.value for t in study.trials]
+    assert rec.mean < 0 and rec.mean == pytest.approx(np.max(values), abs=1.0)

@@ -1,0 +1,153 @@
+"""The study model: every process rebuilds exactly the sampler's settings from storage.
+
+A pruner or a budget in another process (a dashboard, ``adso status``, a worker started with
+another sampler) must price a run as the sampler that proposed it did, or the budget stops at
+another point and the pruner judges savings that are not there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import DOMAINS, SCALES, TARGET_SCALE, TARGET_STEP, make_objective
+
+import optuna_adso as adso
+from optuna_adso.study_model import CostModelNotStored, NoStudyConfig, StudySettings, Target, settings_for_study
+
+HERE = Path(__file__).resolve().parent
+
+# Cost grows faster than linearly in steps (a warm-up at low throughput, then a slower tail):
+# any linear-in-steps stand-in for it prices partial runs wrongly.
+ROWS = [(s, step, s * 1e-6 * step**1.4) for s in SCALES for step in (50, 200, 600, 1000)]
+
+
+def _table_study(tmp_path: Path, cost) -> tuple[optuna.Study, adso.ADSOSampler]:
+    sampler = adso.ADSOSampler(target={"model_size": TARGET_SCALE, "step": TARGET_STEP}, cost=cost, seed=0,
+                               n_startup_trials=3, n_candidates=64)
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'cost.db'}", study_name="cost", sampler=sampler)
+    def stopped_early(trial: optuna.Trial) -> float:  # every other run stops at a step off the table's rows
+        adso.suggest_mixture(trial, "mix", list(DOMAINS))
+        adso.suggest_scale(trial, "model_size", list(SCALES))
+        for step in (70, 130, 450, 1000):
+            trial.report(1.0 / (1 + trial.number) + 100.0 / step, step)
+            if trial.number % 2 and step == 130:
+                raise optuna.TrialPruned()
+        return 1.0 / (1 + trial.number) + 0.1
+
+    study.optimize(stopped_early, n_trials=6)
+    return study, sampler
+
+
+_OTHER_PROCESS = textwrap.dedent(
+    """
+    import json, sys
+    import optuna
+    import optuna_adso as adso
+    from optuna_adso.study_model import StudyModel
+
+    study = optuna.load_study(study_name="cost", storage=sys.argv[1], sampler=optuna.samplers.RandomSampler())
+    budget = adso.FlopsBudget(1e300)
+    budget(study, study.trials[-1])
+    model = StudyModel.of(study)  # what the pruner stands on
+    pruner = adso.ADSOPruner()
+    print(json.dumps({
+        "spent": budget.spent,
+        "costs": [model.trial_cost(t)[1] for t in model.trials],
+        "remaining": [pruner.remaining_cost(model, t, 70) for t in model.trials],
+        "target_cost": model.settings.target_cost,
+    }))
+    """
+)
+
+
+def _in_another_process(tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", _OTHER_PROCESS, f"sqlite:///{tmp_path / 'cost.db'}"],
+        capture_output=True, text=True, timeout=180, cwd=HERE,
+    )
+
+
+def test_a_pruner_and_a_budget_in_another_process_price_a_table_cost_as_the_sampler_does(tmp_path):
+    study, sampler = _table_study(tmp_path, adso.TableCost(ROWS))
+    out = _in_another_process(tmp_path)
+    assert out.returncode == 0, out.stderr
+    theirs = json.loads(out.stdout)
+    model = sampler.study_model(study)
+    ours = {
+        "spent": model.flops_spent(),
+        "costs": [model.trial_cost(t)[1] for t in model.trials],
+        "remaining": [adso.ADSOPruner().remaining_cost(model, t, 70) for t in model.trials],
+        "target_cost": sampler.target_cost,
+    }
+    assert theirs == ours  # exactly, not approximately
+    pruned = [t for t in model.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert pruned, "the study must hold partial runs"
+    # and the old stand-in (cost at the target step, scaled linearly) would have priced them otherwise
+    t = pruned[0]
+    scale = t.params["model_size"]
+    linear = sampler.run_cost(scale, TARGET_STEP) * t.last_step / TARGET_STEP
+    assert abs(linear - model.trial_cost(t)[1]) > 0.05 * model.trial_cost(t)[1]
+
+
+def test_a_callable_cost_is_refused_in_another_process_with_a_clear_error(tmp_path):
+    _table_study(tmp_path, lambda params, step: params["model_size"] * step)
+    out = _in_another_process(tmp_path)
+    assert out.returncode != 0
+    assert "CostModelNotStored" in out.stderr and "user callable" in out.stderr and "sampler=" in out.stderr
+
+
+def test_settings_round_trip_through_the_study_config():
+    for cost in (adso.FlopsCost(tokens_per_step=4096), adso.TableCost(ROWS), None):
+        sampler = adso.ADSOSampler(target={"model_size": 1e9, "step": 2000}, cost=cost, method="paper",
+                                   planned_stops=True, stop_fractions=(0.2, 1.0), max_points=64,
+                                   run_overhead=0.3, min_target_share=0.25)
+        rebuilt = StudySettings.from_config(json.loads(json.dumps(sampler.settings.to_config())))
+        assert rebuilt.to_config() == sampler.settings.to_config()
+        for scale, step in ((1e7, 30), (3e8, 777), (1e9, 2000)):
+            assert rebuilt.run_cost(scale, step) == sampler.run_cost(scale, step)
+
+
+def test_settings_come_from_the_sampler_given_the_studys_own_or_storage(tmp_path):
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s")
+    with pytest.raises(NoStudyConfig, match="sampler=ADSOSampler"):
+        settings_for_study(study)
+    sampler = adso.ADSOSampler(target={"model_size": TARGET_SCALE, "step": TARGET_STEP},
+                               cost=adso.FlopsCost(tokens_per_step=8))
+    assert settings_for_study(study, sampler) is sampler.settings
+    assert settings_for_study(study, sampler.settings) is sampler.settings
+    with pytest.raises(TypeError, match="ADSOSampler"):
+        settings_for_study(study, object())  # type: ignore[arg-type]
+    own = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}", sampler=sampler)
+    own.optimize(make_objective(), n_trials=1)
+    assert settings_for_study(own) is sampler.settings
+    stored = settings_for_study(optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}"))
+    assert stored.to_config() == sampler.settings.to_config()
+
+
+def test_a_stored_config_from_an_older_version_is_refused_not_approximated():
+    old = {"target": {"step": 10.0, "scale_param": "n", "scale": 1e9}, "method": "adso",
+           "cost_at_target_step": {"1e9": 1.0}}
+    with pytest.raises(CostModelNotStored, match="older optuna-adso"):
+        StudySettings.from_config(old)
+
+
+def test_settings_validate_before_any_compute():
+    with pytest.raises(ValueError, match="min_target_share"):
+        StudySettings(Target(10.0, None, None), min_target_share=1.0)
+    with pytest.raises(ValueError, match="planned_stops"):
+        StudySettings(Target(10.0, None, None), planned_stops="yes")
+    with pytest.raises(TypeError, match="cost must be"):
+        StudySettings(Target(10.0, None, None), cost=3)
+
+
+def test_the_users_cost_object_is_never_changed():
+    cost = adso.TableCost(ROWS)
+    adso.ADSOSampler(target={"model_size": TARGET_SCALE, "step": TARGET_STEP}, cost=cost)
+    assert cost.scale_param is None
+    assert DOMAINS  # the shared problem is the one the other tests use
