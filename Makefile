@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(PY) -m optuna_adso.pretrain.demo
 
 demo-sim: $(STAMP)
-	$(PY) -m benchmarks.demo
+	$(PY) -m optuna_adso.simulated_demo
 
 test: $(STAMP)
 	bash scripts/ensure_services.sh

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from optuna_adso import simulated as _simulated
+
 LossFn = Callable[[np.ndarray, float, float], np.ndarray]
 CostFn = Callable[[float, float], float]
 
@@ -425,8 +427,9 @@ def paper_simulator(objective: str = "stackexchange", data_dir: str | None = Non
 
 # --- synthetic worlds --------------------------------------------------------------------------
 
-_SYNTH_SALT = 0x5D50  # separates these streams from any other use of the same seed
-TOKENS_PER_STEP = 256 * 1024
+# The world itself is the package's (``adso demo --simulated`` runs it from a wheel); these names
+# stay importable from here.
+_SYNTH_SALT, TOKENS_PER_STEP = _simulated.SYNTH_SALT, _simulated.TOKENS_PER_STEP
 
 
 def synthetic_world(
@@ -438,106 +441,25 @@ def synthetic_world(
 ) -> Problem:
     """A seeded world with Chinchilla-like learning curves whose optimum moves with scale.
 
-    Validation loss is a fixed mix ``v`` of per-domain losses.  Domain ``d`` at ``N`` parameters
-    after ``D`` tokens::
-
-        L_d = E_d + A_d (N/1e8)^-alpha + B_d (N/1e8)^-g_d (D ((T w)_d + 0.01) / 1e9)^-beta_d
-
-    ``T`` (transfer, unit diagonal) lets one domain's data help another; ``beta_d`` differ, so
-    learning curves of mixtures cross over steps; ``g_d`` differ, so which domains are worth data
-    changes with scale.  An interference term ``c (N/1e8)^-gc w' C w`` (conflicting domains hurt
-    small models more) moves the optimum with scale too.  ``B`` and ``c`` are scaled so that
-    (uniform - optimum) at the target is 0.05..0.15, which keeps ``noise_std`` comparable across
-    worlds.  With ``misleading=True`` a term ``m (1 - q(w)) / (1 + (N / N_mid)^3)``, where ``q``
-    ranks mixtures at the target (0 = best) and ``N_mid`` is the geometric middle of the scales,
-    dominates the lower half of the scales and ranks mixtures against the target there.
-
-    Every scale-dependent term is ``c(w) h(N)`` with ``c >= 0`` and ``h`` decreasing: the loss
-    never rises with scale at a fixed mixture and step.  Cost: ``6 N tokens_per_step step``.
+    :class:`optuna_adso.simulated.SimulatedWorld` (its docstring has the law) as a benchmark
+    problem with observation noise ``noise_std``.  ``B`` and ``c`` are scaled so that (uniform -
+    optimum) at the target is 0.05..0.15, which keeps ``noise_std`` comparable across worlds.
     The target is the largest scale or, in half of the worlds, one beyond it (never run).
     """
-    rng = np.random.default_rng(np.random.SeedSequence([_SYNTH_SALT, int(seed)]))
-    k_draw, n_draw = int(rng.integers(4, 9)), int(rng.integers(4, 7))
-    k = k_draw if k is None else int(k)
-    n_scales = n_draw if n_scales is None else int(n_scales)
-    if k < 2 or n_scales < 1:
-        raise ValueError("need k >= 2 domains and n_scales >= 1")
-    # fidelities
-    ratio = rng.uniform(2.5, 3.5)
-    scales = [float(f"{10e6 * ratio**i:.3g}") for i in range(n_scales)]
-    beyond = bool(rng.random() < 0.5)
-    target_scale = float(f"{scales[-1] * ratio:.3g}") if beyond else scales[-1]
-    target_step = 10_000
-    report_steps = list(range(500, target_step + 1, 500))
-    # loss parameters
-    v = rng.dirichlet(np.ones(k))
-    E = rng.uniform(1.6, 2.6, k)
-    A = rng.uniform(0.5, 1.2, k)
-    alpha = rng.uniform(0.25, 0.4)
-    B = rng.uniform(0.3, 0.8, k)
-    beta = rng.uniform(0.15, 0.6, k)
-    g = rng.uniform(0.0, 0.5, k)
-    T = np.eye(k) + rng.uniform(0.0, 0.5, (k, k)) * (rng.random((k, k)) < 0.4) * (1 - np.eye(k))
-    C = rng.uniform(0.0, 1.0, (k, k)) * (rng.random((k, k)) < 0.3)
-    C = np.triu(C, 1)
-    C = C + C.T
-    c0 = rng.uniform(0.2, 0.5)
-    gc = rng.uniform(0.4, 0.8)
-    wanted_gap = rng.uniform(0.05, 0.15)
-    probe_rng = np.random.default_rng(np.random.SeedSequence([_SYNTH_SALT, int(seed), 1]))
-    probe = np.concatenate([np.eye(k), probe_rng.dirichlet(np.ones(k), size=4096)])
-    uniform = np.full((1, k), 1.0 / k)
-
-    def base(w: np.ndarray, scale: float, step: float) -> np.ndarray:
-        n = scale / 1e8
-        tokens = TOKENS_PER_STEP * max(step, 1.0) / 1e9
-        d_eff = tokens * (w @ T.T + 0.01)  # (n, k)
-        per_domain = E + A * n**-alpha + B * n ** (-g) * d_eff ** (-beta)
-        interference = c0 * n**-gc * np.einsum("ni,ij,nj->n", w, C, w)
-        return per_domain @ v + interference
-
-    # Scale the mixture-dependent terms so that (uniform - best) at the target is wanted_gap,
-    # which keeps noise_std comparable across worlds.
-    gap = float(base(uniform, target_scale, target_step)[0] - base(probe, target_scale, target_step).min())
-    factor = float(np.clip(wanted_gap / max(gap, 1e-9), 0.1, 20.0))
-    B = B * factor
-    c0 = c0 * factor
-
-    mislead = None
-    if misleading:
-        q_t = base(probe[k:], target_scale, target_step)  # typical mixtures, not the vertices
-        q_lo, q_hi = float(q_t.min()), float(np.quantile(q_t, 0.9))
-        small = base(probe[k:], scales[0], target_step)
-        m = 3.0 * float(np.quantile(small, 0.95) - np.quantile(small, 0.05))
-        # h(N) = 1 / (1 + (N / N_mid)^3): ~1 on the lower half of the scales, ~0 near the target;
-        # decreasing in N, so the loss still never rises with scale.
-        n_mid = math.sqrt(scales[0] * scales[-1])
-
-        def mislead(w: np.ndarray, scale: float, step: float) -> np.ndarray:
-            q = np.clip((base(w, target_scale, target_step) - q_lo) / (q_hi - q_lo), 0.0, 1.0)
-            return m * (1.0 - q) / (1.0 + (scale / n_mid) ** 3)
-
-    def loss_fn(w: np.ndarray, scale: float, step: float) -> np.ndarray:
-        out = base(w, scale, step)
-        if mislead is not None:
-            out = out + mislead(w, scale, step)
-        return out
-
-    def cost_fn(scale: float, step: float) -> float:
-        return 6.0 * scale * TOKENS_PER_STEP * max(step, 0.0)
-
+    world = _simulated.SimulatedWorld(seed, k=k, n_scales=n_scales, misleading=misleading)
+    k, n_scales, scales, beyond, target_scale = world.k, world.n_scales, world.scales, world.beyond, world.target_scale
     name = f"synthetic-{seed}" + ("-misleading" if misleading else "")
     return Problem(
         name=name,
-        domains=[f"d{i}" for i in range(k)],
-        scales=scales,
-        report_steps=report_steps,
+        domains=list(world.domains),
+        scales=list(scales),
+        report_steps=list(world.report_steps),
         target_scale=target_scale,
-        target_step=target_step,
+        target_step=world.target_step,
         maximize=False,
         noise_std=float(noise_std),
-        loss_fn=loss_fn,
-        cost_fn=cost_fn,
+        loss_fn=world.loss,
+        cost_fn=world.cost,
         cache_key=("synthetic", int(seed), k, n_scales, bool(misleading)),
         description=(
             f"synthetic world seed={seed}: {k} domains, scales {scales[0]:.3g}..{scales[-1]:.3g}, "

@@ -2,7 +2,7 @@
 
 import optuna
 import optuna_adso as adso
-from benchmarks.demo import DOMAINS, train  # a simulated training loop; yours goes here
+from optuna_adso.simulated_demo import DOMAINS, train  # a simulated training loop; yours goes here
 
 def objective(trial: optuna.Trial) -> float:
     weights = adso.suggest_mixture(trial, "mix", DOMAINS)          # dict domain -> weight, sums to 1
