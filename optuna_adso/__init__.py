@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time, __getattr__ below
     from optuna_adso.budget import FlopsBudget
     from optuna_adso.cost import FlopsCost, TableCost
     from optuna_adso.export import export_mixture
+    from optuna_adso.prediction import Prediction, predict
     from optuna_adso.pruner import ADSOPruner
     from optuna_adso.recommendation import Recommendation, recommend
     from optuna_adso.sampler import ADSOSampler
@@ -30,9 +31,11 @@ _PUBLIC = {
     "FlopsBudget": "optuna_adso.budget",
     "FlopsCost": "optuna_adso.cost",
     "Recommendation": "optuna_adso.recommendation",
+    "Prediction": "optuna_adso.prediction",
     "TableCost": "optuna_adso.cost",
     "export_mixture": "optuna_adso.export",
     "open_storage": "optuna_adso.storage",
+    "predict": "optuna_adso.prediction",
     "recommend": "optuna_adso.recommendation",
     "suggest_mixture": "optuna_adso.space",
     "suggest_scale": "optuna_adso.space",
