@@ -154,6 +154,11 @@ def _number(value: Any, key: str, src: str | None, *, positive: bool = True, lo:
 
 
 def _int(value: Any, key: str, src: str | None, minimum: int) -> int:
+    if isinstance(value, str):  # YAML reads 2e4 (no dot) as a string, as it does 1e9
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
