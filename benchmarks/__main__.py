@@ -1,7 +1,8 @@
 """``python -m benchmarks run|report|list``: the benchmark suite and its report.
 
     python -m benchmarks run --quick                 # CI smoke test, under 3 minutes
-    python -m benchmarks run --jobs 2                # the full suite -> docs/benchmarks.md
+    python -m benchmarks run --preset headline       # the headline suite -> docs/benchmarks.md
+    python -m benchmarks run --preset synth-a --out docs/benchmarks-synth-a.md   # a part of the rest
     python -m benchmarks report --name full          # rebuild the report from saved traces
     python -m benchmarks list                        # problems and methods
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from benchmarks.problems import PAPER_ENV_VAR
 from benchmarks.runner import METHODS
 from benchmarks.suite import (
+    PRESETS,
     PROBLEMS,
     REPO,
     RESULTS,
@@ -50,7 +52,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the missing cells, then write the report")
     run.add_argument("--quick", action="store_true", help="2 seeds, small budget, a subset (CI)")
-    run.add_argument("--name", help="suite name: the results subfolder (default: full or quick)")
+    run.add_argument("--preset", choices=list(PRESETS),
+                     help="a named suite: headline (the README's figures) or a part of the full protocol")
+    run.add_argument("--name", help="suite name: the results subfolder (default: the preset's, full or quick)")
     run.add_argument("--problems", nargs="+", choices=list(PROBLEMS))
     run.add_argument("--methods", nargs="+", choices=list(METHODS))
     run.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 10, quick 2)")
@@ -101,7 +105,12 @@ def config_from_args(args: argparse.Namespace) -> SuiteConfig:
         }.items()
         if value is not None
     }
-    return SuiteConfig.quick_config(**overrides) if args.quick else replace(SuiteConfig(), **overrides)
+    if args.quick:
+        return SuiteConfig.quick_config(**overrides)
+    if args.preset:
+        preset = {"name": args.preset, **PRESETS[args.preset]}
+        return replace(SuiteConfig(), **{**preset, **overrides})
+    return replace(SuiteConfig(), **overrides)
 
 
 def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir: Path) -> int:
@@ -130,7 +139,8 @@ def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir:
         suite_name=config.name,
         budget=config.budget,
         descriptions={p: b.description for p, b in built.items()},
-        noisy={p: b.noise_std > 0 for p, b in built.items()},
+        noisy={p: b.noisy for p, b in built.items()},
+        beyond={p: not b.target_runnable for p, b in built.items()},
         settings_note=(
             f"{config.seeds} seeds, budget {config.budget:g} target runs (baselines run on to "
             f"{config.baseline_horizon:g}), ADSO studies capped at {config.max_trials} trials and the "
@@ -147,7 +157,8 @@ def write(config: SuiteConfig, meta: dict, *, results: Path, out: Path, img_dir:
         cell_cpu=cell_seconds(config, results, "cell_cpu_seconds"),
     )
     status = {s: sum(v.status == s for v in verdicts) for s in ("MET", "NOT MET", "N/A")}
-    print(f"wrote {out} ({status['MET']} met, {status['NOT MET']} not met, {status['N/A']} n/a)")
+    print(f"wrote {out} (ADSO never loses on {status['MET']} problems, loses on {status['NOT MET']}, "
+          f"{status['N/A']} n/a)")
     return 0
 
 

@@ -5,9 +5,14 @@ Two families:
 - :func:`paper_simulator`: the MLP that arXiv 2503.21023 fitted to 472 real pre-training runs on
   SlimPajama (5 domains, 20M to 1B parameters, up to 19,500 steps), with its FLOPs table.  The
   files are not shipped with the project; see ``docs`` or the error message for where to get them.
+  Any of its 11 outputs (or the mean domain CE) is an objective, and ``max_scale`` caps the
+  runs below the 1B target.
 - :func:`synthetic_world`: seeded worlds of our own, Chinchilla-like learning curves with domain
   transfer and interference, where the optimum moves with scale (and, with ``misleading=True``,
-  the small scales rank mixtures against the target).
+  the small scales rank mixtures against the target; with ``small_scales="uninformative"`` their
+  ranking is unrelated to the target's).  :func:`synth_family_settings` draws the settings of a
+  family of such worlds from an index and :func:`synth_family_world` builds one, its noise given
+  as a share of its own (uniform - optimum) gap.
 
 Every problem knows its target fidelity, the uniform mixture's value there and the optimum there,
 so that :meth:`Problem.regret` is 0 at the optimum and 1 at the uniform mixture.
@@ -37,12 +42,25 @@ PAPER_DOMAINS = ["wikipedia", "stackexchange", "github", "arxiv", "book"]
 PAPER_SIZES_M = [20.0, 60.0, 150.0, 300.0, 500.0, 700.0, 1000.0]
 PAPER_TARGET_STEP = 19_500
 PAPER_ENV_VAR = "ADSO_PAPER_SIMULATOR"
-# objective -> (output indices averaged, maximize)
+# objective -> (output indices averaged, maximize).  The MLP's 11 outputs: train CE, the CE on
+# CommonCrawl, C4, Wikipedia, StackExchange, Github, ArXiv and Book, then HellaSwag, PIQA and
+# ARC-Easy accuracy; plus the mean of the 7 domain CEs.
 PAPER_OBJECTIVES: dict[str, tuple[tuple[int, ...], bool]] = {
+    "train_ce": ((0,), False),
+    "commoncrawl": ((1,), False),
+    "c4": ((2,), False),
+    "wikipedia": ((3,), False),
     "stackexchange": ((4,), False),
+    "github": ((5,), False),
+    "arxiv": ((6,), False),
+    "book": ((7,), False),
     "mean_ce": ((1, 2, 3, 4, 5, 6, 7), False),
     "hellaswag": ((8,), True),
+    "piqa": ((9,), True),
+    "arc_easy": ((10,), True),
 }
+# caps of the capped variants, in millions of parameters: runs up to the cap, target still 1B
+PAPER_CAPS_M = (500, 300)
 
 # Optima are expensive enough (a second or two) to compute once per process and problem.
 _OPTIMUM_CACHE: dict[Any, tuple[np.ndarray, float, float]] = {}
@@ -64,6 +82,7 @@ class Problem:
     cost_fn: CostFn = field(repr=False)
     cache_key: Any = field(default=None, repr=False)
     description: str = field(default="", repr=False)
+    run_noise_std: float = 0.0  # one offset per run, shared by all its reports (seed, hardware, order)
 
     def __post_init__(self) -> None:
         self.report_steps = [int(s) for s in self.report_steps]
@@ -97,8 +116,27 @@ class Problem:
 
     @property
     def target_cost(self) -> float:
-        """One full run at the target fidelity: the budget unit."""
+        """One full run at the target fidelity."""
         return self.cost(self.target_scale, self.target_step)
+
+    @property
+    def target_runnable(self) -> bool:
+        return self.target_scale in self.scales
+
+    @property
+    def top_scale(self) -> float:
+        """The largest scale a run may have: the target's when it is runnable."""
+        return self.target_scale if self.target_runnable else max(s for s in self.scales if s <= self.target_scale)
+
+    @property
+    def budget_unit(self) -> float:
+        """The budget unit: one full run at the target, or at the top runnable scale when the
+        target cannot be run."""
+        return self.cost(self.top_scale, self.target_step)
+
+    @property
+    def noisy(self) -> bool:
+        return self.noise_std > 0 or self.run_noise_std > 0
 
     def value_at_target(self, weights: Any) -> np.ndarray | float:
         return self.loss(weights, self.target_scale, self.target_step)
@@ -392,14 +430,30 @@ def _load_paper_files(d: Path) -> tuple[PaperMLP, _FlopsTable]:
     return _PAPER_FILES[d]
 
 
-def paper_simulator(objective: str = "stackexchange", data_dir: str | None = None) -> Problem:
+def paper_simulator(
+    objective: str = "stackexchange", data_dir: str | None = None, max_scale: float | None = None
+) -> Problem:
     """The ADSO paper's simulator (5 SlimPajama domains, 20M..1B params, target 1B at 19,500 steps).
 
-    Objectives: ``"stackexchange"`` (StackExchange CE, minimize; the paper's default),
-    ``"mean_ce"`` (mean of the 7 domain CEs, minimize), ``"hellaswag"`` (accuracy, maximize).
+    Objectives (:data:`PAPER_OBJECTIVES`): any of the MLP's 11 outputs, ``"train_ce"``, the CEs
+    ``"commoncrawl"``, ``"c4"``, ``"wikipedia"``, ``"stackexchange"`` (the paper's default),
+    ``"github"``, ``"arxiv"``, ``"book"`` (minimized), the accuracies ``"hellaswag"``, ``"piqa"``,
+    ``"arc_easy"`` (maximized), or ``"mean_ce"``, the mean of the 7 domain CEs (minimized).
+
+    ``max_scale`` (parameters) keeps only the sizes up to it runnable: the target stays 1B at
+    step 19,500 but is never run (``Problem.top_scale`` and ``budget_unit`` are then the cap's),
+    and the name says so (``paper-stackexchange-cap500m``).
     """
     if objective not in PAPER_OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose from {sorted(PAPER_OBJECTIVES)}")
+    scales = [s * 1e6 for s in PAPER_SIZES_M]
+    name = f"paper-{objective}"
+    capped = max_scale is not None and float(max_scale) < scales[-1]
+    if capped:
+        scales = [s for s in scales if s <= float(max_scale)]
+        if not scales:
+            raise ValueError(f"max_scale {max_scale:g} is below the smallest size, {PAPER_SIZES_M[0]:g}M")
+        name += f"-cap{scales[-1] / 1e6:g}m"
     d = paper_data_dir(data_dir).resolve()
     mlp, flops = _load_paper_files(d)
     outputs, maximize = PAPER_OBJECTIVES[objective]
@@ -409,10 +463,13 @@ def paper_simulator(objective: str = "stackexchange", data_dir: str | None = Non
         y = mlp(w, scale / 1e6, step)
         return y[:, cols].mean(axis=1)
 
+    description = f"paper simulator, {objective} ({'maximize' if maximize else 'minimize'})"
+    if capped:
+        description += f", runs capped at {scales[-1] / 1e6:g}M: the 1B target is never run"
     return Problem(
-        name=f"paper-{objective}",
+        name=name,
         domains=list(PAPER_DOMAINS),
-        scales=[s * 1e6 for s in PAPER_SIZES_M],
+        scales=scales,
         report_steps=list(range(500, PAPER_TARGET_STEP + 1, 500)),
         target_scale=1e9,
         target_step=PAPER_TARGET_STEP,
@@ -420,8 +477,8 @@ def paper_simulator(objective: str = "stackexchange", data_dir: str | None = Non
         noise_std=0.0,
         loss_fn=loss_fn,
         cost_fn=flops,
-        cache_key=("paper", objective, str(d)),
-        description=f"paper simulator, {objective} ({'maximize' if maximize else 'minimize'})",
+        cache_key=("paper", objective, str(d)),  # the cap leaves the target, hence the optimum, alone
+        description=description,
     )
 
 
@@ -438,17 +495,36 @@ def synthetic_world(
     n_scales: int | None = None,
     noise_std: float = 0.01,
     misleading: bool = False,
+    *,
+    small_scales: str | None = None,
+    target_factor: float | None = None,
+    run_noise_std: float = 0.0,
 ) -> Problem:
     """A seeded world with Chinchilla-like learning curves whose optimum moves with scale.
 
     :class:`optuna_adso.simulated.SimulatedWorld` (its docstring has the law) as a benchmark
-    problem with observation noise ``noise_std``.  ``B`` and ``c`` are scaled so that (uniform -
-    optimum) at the target is 0.05..0.15, which keeps ``noise_std`` comparable across worlds.
-    The target is the largest scale or, in half of the worlds, one beyond it (never run).
+    problem with per-report noise ``noise_std`` and a per-run offset of std ``run_noise_std``.
+    ``B`` and ``c`` are scaled so that (uniform - optimum) at the target is 0.05..0.15, which
+    keeps ``noise_std`` comparable across worlds.  The target is the largest scale or, in half of
+    the worlds, one beyond it (never run); ``target_factor`` puts it at that multiple of the
+    largest scale instead.  ``small_scales``: ``"informative"``, ``"uninformative"`` or
+    ``"misleading"`` (the same as ``misleading=True``).
     """
-    world = _simulated.SimulatedWorld(seed, k=k, n_scales=n_scales, misleading=misleading)
+    world = _simulated.SimulatedWorld(
+        seed, k=k, n_scales=n_scales, misleading=misleading, small_scales=small_scales, target_factor=target_factor
+    )
     k, n_scales, scales, beyond, target_scale = world.k, world.n_scales, world.scales, world.beyond, world.target_scale
-    name = f"synthetic-{seed}" + ("-misleading" if misleading else "")
+    misleading, uninformative = world.misleading, world.small_scales == "uninformative"
+    name = f"synthetic-{seed}" + ("-misleading" if misleading else "") + ("-uninformative" if uninformative else "")
+    cache_key: tuple[Any, ...] = ("synthetic", int(seed), k, n_scales, bool(misleading))
+    if uninformative:
+        cache_key += ("uninformative",)
+    if target_factor is not None:
+        cache_key += (("target_factor", float(target_factor)),)
+    if target_factor is not None and beyond:
+        where = f" ({target_scale / scales[-1]:.3g}x the largest scale, never run)"
+    else:
+        where = " (beyond the scales)" if beyond else ""
     return Problem(
         name=name,
         domains=list(world.domains),
@@ -458,12 +534,95 @@ def synthetic_world(
         target_step=world.target_step,
         maximize=False,
         noise_std=float(noise_std),
+        run_noise_std=float(run_noise_std),
         loss_fn=world.loss,
         cost_fn=world.cost,
-        cache_key=("synthetic", int(seed), k, n_scales, bool(misleading)),
+        cache_key=cache_key,
         description=(
             f"synthetic world seed={seed}: {k} domains, scales {scales[0]:.3g}..{scales[-1]:.3g}, "
-            f"target {target_scale:.3g}{' (beyond the scales)' if beyond else ''}"
+            f"target {target_scale:.3g}{where}"
             f"{', misleading small scales' if misleading else ''}"
+            f"{', uninformative small scales' if uninformative else ''}"
         ),
     )
+
+
+# --- the synthetic family ----------------------------------------------------------------------
+
+# The family's settings come from a stream of their own.  The salt was picked (the 39th tried)
+# for a family of 24 that spans every setting: 4 to 12 domains, 3 to 6 scales, all three kinds of
+# small scales each with runnable and beyond targets and with and without noise.
+_FAMILY_SALT = 0xFA57
+FAMILY_SEED_OFFSET = 1000  # world seeds of the family: clear of the hand-picked synthetic-<seed>
+
+
+def synth_family_settings(index: int, salt: int = _FAMILY_SALT) -> dict[str, Any]:
+    """The settings of the family's world ``index``, drawn from the index.
+
+    4 to 12 domains; 3 to 6 runnable scales; small scales informative, uninformative or
+    misleading (equally likely); the target the largest runnable scale (half the worlds) or 2x
+    to 8x beyond it; no noise (a quarter of the worlds) or a total std of 2% to 20% of the
+    (uniform - optimum) gap at the target, of which a drawn share of the variance is a per-run
+    offset and the rest per-report noise.  The result is :func:`synth_family_world`'s keywords.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([_simulated.SYNTH_SALT, salt, int(index)]))
+    k = int(rng.integers(4, 13))
+    n_scales = int(rng.integers(3, 7))
+    small_scales = str(_simulated.SMALL_SCALE_KINDS[int(rng.integers(3))])
+    target_factor = 1.0 if rng.random() < 0.5 else round(float(rng.uniform(2.0, 8.0)), 1)
+    noise = 0.0 if rng.random() < 0.25 else round(float(rng.uniform(0.02, 0.20)), 3)
+    run_share = round(float(rng.uniform(0.0, 1.0)), 2)
+    return {
+        "seed": FAMILY_SEED_OFFSET + int(index),
+        "k": k,
+        "n_scales": n_scales,
+        "small_scales": small_scales,
+        "target_factor": target_factor,
+        "noise": noise,
+        "run_noise_share": run_share if noise > 0 else 0.0,
+    }
+
+
+def synth_family_world(
+    seed: int,
+    k: int,
+    n_scales: int,
+    small_scales: str,
+    target_factor: float,
+    noise: float,
+    run_noise_share: float,
+    name: str | None = None,
+) -> Problem:
+    """A world of the synthetic family: :func:`synthetic_world` with its noise set relative to
+    its own (uniform - optimum) gap at the target (so building one searches for its optimum).
+
+    ``noise`` is the total std of a reported value as a share of the gap;
+    ``run_noise_share`` of its variance is the per-run offset (``run_noise_std``), the rest
+    per-report noise (``noise_std``).
+    """
+    if not (0.0 <= noise and 0.0 <= run_noise_share <= 1.0):
+        raise ValueError(f"need noise >= 0 and 0 <= run_noise_share <= 1, got {noise!r}, {run_noise_share!r}")
+    problem = synthetic_world(
+        seed, k=k, n_scales=n_scales, noise_std=0.0, small_scales=small_scales, target_factor=target_factor
+    )
+    gap = problem.uniform_value - problem.optimum_value
+    run_std = noise * math.sqrt(run_noise_share) * gap
+    report_std = noise * math.sqrt(1.0 - run_noise_share) * gap
+    problem.noise_std, problem.run_noise_std = report_std, run_std
+    if name is not None:
+        problem.name = name
+    scales = problem.scales
+    if problem.target_runnable:
+        where = "the largest runnable scale"
+    else:
+        where = f"{problem.target_scale / scales[-1]:.3g}x beyond the largest runnable scale, never run"
+    noise_text = (
+        f"noise {noise:.0%} of the gap (per-run offset {run_std / gap:.1%}, per report {report_std / gap:.1%})"
+        if noise > 0 else "no noise"
+    )
+    problem.description = (
+        f"synthetic family world seed={seed}: {problem.k} domains, {len(scales)} scales "
+        f"{scales[0]:.3g}..{scales[-1]:.3g}, target {problem.target_scale:.3g} ({where}), "
+        f"{small_scales} small scales, {noise_text}"
+    )
+    return problem

@@ -1,15 +1,28 @@
 """One Optuna study on a benchmark problem under a FLOPs budget -> a regret-vs-FLOPs trace.
 
-Budget unit: one full run at the target fidelity (``problem.target_cost``).  A trial pays
+Budget unit: one full run at the target fidelity, or at the largest runnable scale when the target
+cannot be run (``problem.budget_unit``).  A trial pays
 ``problem.cost(scale, last step it reported)``, so a pruned trial pays only for the steps it ran.
 After every finished trial the runner records the FLOPs spent so far and the regret, at the
 target, of the method's current recommendation.
 
-Methods:
+Methods (their exact settings: :data:`METHOD_CONFIG`):
 
-- ``random``, ``sobol``, ``tpe``, ``tpe-hyperband``, ``gp``: Optuna's samplers at the target
-  fidelity only; the recommendation is the mixture of the best completed trial (by its reported,
-  noisy, final value).
+- Single-fidelity baselines, each in its strongest reasonable configuration and in two
+  parametrizations of the simplex: ``<family>-floats`` (k floats ``mix/<domain>`` in [0, 1],
+  normalized; a zero reaches a face, where optima often sit) and ``<family>-dirichlet``
+  (:func:`optuna_adso.suggest_mixture`'s latent uniforms -> Dirichlet(1)).  Families
+  (:data:`BASELINE_FAMILIES`): ``random``, ``sobol`` (scrambled), ``tpe`` (multivariate),
+  ``gp`` (``deterministic_objective`` on noiseless problems) and ``tpe-hyperband`` (BOHB-style:
+  multivariate TPE with Optuna's HyperbandPruner over steps).  They run at ``problem.top_scale``
+  (the target, or the largest runnable scale below it); the recommendation is the mixture of the
+  best completed trial (by its reported, noisy, final value).  The old names ``random``,
+  ``sobol``, ``tpe``, ``tpe-hyperband`` and ``gp`` are aliases of the ``-dirichlet`` variants
+  (:data:`ALIASES`): same study, same trace, only ``Trace.method`` keeps the name asked for.
+- Transfer baselines (:mod:`benchmarks.transfer`), for targets beyond the runnable scales and
+  run on every problem: ``regmix`` (a regression of the smallest scale's final values on the
+  mixture, its argmin transferred) and ``scaling-law`` (a scaling law per mixture over the three
+  largest runnable scales, extrapolated to the target).
 - ``adso``, ``paper``: :class:`optuna_adso.ADSOSampler` (``method="adso"`` or the paper's
   ``"paper"`` EI-per-cost) with :class:`optuna_adso.ADSOPruner` over all the problem's scales;
   the recommendation is :func:`optuna_adso.recommend`.  ADSO's runs are full-length unless the
@@ -25,8 +38,11 @@ best reported final value among completed full-length runs at the highest scale 
 run reached (the target's, whenever the target is runnable).  For the baselines that is their
 recommendation; for ADSO it is the noise floor its model-based recommendation must beat.
 
-Noise: the value reported at ``step`` of trial ``number`` is ``loss + noise_std * z`` where ``z``
-depends only on ``(seed, number, step)``, so every method sees the same noise on the same seed.
+Noise: the value reported at ``step`` of trial ``number`` is
+``loss + run_noise_std * z_run + noise_std * z_step``: one offset per run shared by all its reports
+(what a run's seed, data order and hardware do) and independent per-report noise.  ``z_run``
+depends only on ``(seed, number)`` and ``z_step`` on ``(seed, number, step)``, so every method
+sees the same noise on the same seed.
 """
 
 from __future__ import annotations
@@ -43,11 +59,68 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from benchmarks.calibration import CHECK_FRACTIONS, calibration_record
 from benchmarks.problems import Problem
 
-BASELINES = ("random", "sobol", "tpe", "tpe-hyperband", "gp")
+PARAMETRIZATIONS = ("floats", "dirichlet")
+# family -> its two parametrizations (the report picks the better one per problem)
+BASELINE_FAMILIES: dict[str, tuple[str, str]] = {
+    family: (f"{family}-floats", f"{family}-dirichlet")
+    for family in ("random", "sobol", "tpe", "tpe-hyperband", "gp")
+}
+# old method names (saved traces, tests) -> the variant they always were
+ALIASES: dict[str, str] = {family: f"{family}-dirichlet" for family in BASELINE_FAMILIES}
+CANONICAL_BASELINES = tuple(m for pair in BASELINE_FAMILIES.values() for m in pair)
+BASELINES = CANONICAL_BASELINES + tuple(ALIASES)  # every single-fidelity name, aliases included
+TRANSFER_METHODS = ("regmix", "scaling-law")
 ADSO_METHODS = ("adso", "paper", "adso-noprune", "adso-hyperband")
-METHODS = BASELINES + ADSO_METHODS
+CALIBRATED_METHODS = ("adso", "adso-noprune")  # whose adso.predict the suite scores
+METHODS = BASELINES + TRANSFER_METHODS + ADSO_METHODS
+# what a suite should run: every method once (no aliases)
+SUITE_METHODS = CANONICAL_BASELINES + TRANSFER_METHODS + ADSO_METHODS
+
+_FLOATS_NOTE = "k floats mix/<domain> in [0, 1], normalized (all zero -> uniform)"
+_DIRICHLET_NOTE = "suggest_mixture: k latent uniforms -> Dirichlet(1)"
+_SAMPLER_CONFIG = {
+    "random": "RandomSampler(seed)",
+    "sobol": "QMCSampler(qmc_type='sobol', scramble=True, seed)",
+    "tpe": "TPESampler(multivariate=True, group=False, seed), NopPruner",
+    "gp": "GPSampler(deterministic_objective=True on noiseless problems, default otherwise, seed)",
+    "tpe-hyperband": (
+        "BOHB-style: TPESampler(multivariate=True, group=False, seed) with HyperbandPruner("
+        "min_resource=first report step, max_resource=target step, reduction_factor=3)"
+    ),
+}
+# one line per method, for the report
+METHOD_CONFIG: dict[str, str] = {
+    **{
+        f"{family}-{kind}": f"{_SAMPLER_CONFIG[family]}; "
+        f"{_FLOATS_NOTE if kind == 'floats' else _DIRICHLET_NOTE}; runs at the top runnable scale"
+        for family in BASELINE_FAMILIES
+        for kind in PARAMETRIZATIONS
+    },
+    "regmix": (
+        "RegMix-style: full runs at the smallest scale on seeded Dirichlet mixtures (concentration "
+        "log-uniform in [0.2, 2]); ridge on [w, w_i w_j, sqrt w] or RBF kernel ridge, chosen by "
+        "leave-one-out; its argmin over the simplex (vertices, faces, interior) is the "
+        "recommendation; refit after each batch"
+    ),
+    "scaling-law": (
+        "space-filling mixtures (uniform, then seeded scrambled Sobol through the Dirichlet(1) "
+        "transform), each run at the 3 largest runnable scales (cheapest first); per mixture "
+        "L(N) = E + A N^-alpha (bounded curve_fit), extrapolated to the target; the best "
+        "extrapolation is the recommendation"
+    ),
+    "adso": "ADSOSampler(method='adso') + ADSOPruner over all runnable scales",
+    "paper": "ADSOSampler(method='paper', planned_stops=True) + ADSOPruner: the paper's EI per cost",
+    "adso-noprune": "ADSOSampler(method='adso') + NopPruner",
+    "adso-hyperband": "ADSOSampler(method='adso') + HyperbandPruner over steps",
+}
+
+
+def canonical(method: str) -> str:
+    """The method an alias stands for (the name itself otherwise)."""
+    return ALIASES.get(method, method)
 
 MIX = "mix"
 SCALE = "model_size"
@@ -83,6 +156,8 @@ class Trace:
     # regret at the target of each trial's own mixture (NaN without one): what a full target run
     # of it would show without noise, so that analyses can ask which runs were worth finishing
     trial_regret: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # ADSO only: adso.predict's z-scores at fixed fractions of the budget (benchmarks.calibration)
+    calibration: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def n_trials(self) -> int:
@@ -114,6 +189,23 @@ def flops_to_reach(trace: Trace, level: float) -> float:
     """First FLOPs (target-run units) at which the recommendation's regret is <= ``level``."""
     hit = np.flatnonzero(np.asarray(trace.regret) <= level)
     return float(trace.flops[hit[0]]) if len(hit) else math.inf
+
+
+def flops_to_stay(trace: Trace, level: float) -> float:
+    """FLOPs after which the recommendation's regret stays <= ``level`` to the end of the trace.
+
+    The FLOPs of the first trial of the trace's last stretch under ``level``; inf when the last
+    value is above it (or NaN, or the trace is empty).  :func:`flops_to_reach` is the first touch.
+    """
+    regret = np.asarray(trace.regret, dtype=float)
+    if len(regret) == 0 or not regret[-1] <= level:
+        return math.inf
+    above = np.flatnonzero(~(regret <= level))  # NaN counts as above
+    start = int(above[-1]) + 1 if len(above) else 0
+    return float(trace.flops[start])
+
+
+RUN_NOISE_STEP = 2**31 - 1  # the stream of a run's shared offset: no report has this step
 
 
 def noise(seed: int, number: int, step: int, std: float) -> float:
@@ -187,20 +279,40 @@ class TimedSampler(optuna.samplers.BaseSampler):
         self.inner.reseed_rng()
 
 
+def family_and_parametrization(method: str) -> tuple[str, str]:
+    """``"tpe-hyperband-floats"`` -> ``("tpe-hyperband", "floats")``; aliases resolve first."""
+    method = canonical(method)
+    for family, members in BASELINE_FAMILIES.items():
+        if method in members:
+            return family, method.removeprefix(f"{family}-")
+    raise ValueError(f"{method!r} is not a single-fidelity baseline; choose from {list(BASELINES)}")
+
+
+def _tpe(seed: int) -> optuna.samplers.TPESampler:
+    # multivariate: the k mixture coordinates are coupled by the normalization
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=False)
+
+
 def _make_sampler_and_pruner(problem: Problem, method: str, seed: int):
-    if method == "random":
-        return optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()
-    if method == "sobol":
-        return (
-            optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed),
-            optuna.pruners.NopPruner(),
-        )
-    if method == "tpe":
-        return optuna.samplers.TPESampler(seed=seed), optuna.pruners.NopPruner()
-    if method == "tpe-hyperband":
-        return optuna.samplers.TPESampler(seed=seed), _hyperband(problem)
-    if method == "gp":
-        return optuna.samplers.GPSampler(seed=seed), optuna.pruners.NopPruner()
+    if method in BASELINES:
+        family, _ = family_and_parametrization(method)
+        if family == "random":
+            return optuna.samplers.RandomSampler(seed=seed), optuna.pruners.NopPruner()
+        if family == "sobol":
+            return (
+                optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed),
+                optuna.pruners.NopPruner(),
+            )
+        if family == "tpe":
+            return _tpe(seed), optuna.pruners.NopPruner()
+        if family == "tpe-hyperband":
+            return _tpe(seed), _hyperband(problem)
+        if family == "gp":
+            # a noiseless objective: let the GP interpolate instead of fitting a noise variance
+            return (
+                optuna.samplers.GPSampler(seed=seed, deterministic_objective=not problem.noisy),
+                optuna.pruners.NopPruner(),
+            )
     if method in ADSO_METHODS:
         import optuna_adso as adso
 
@@ -218,6 +330,20 @@ def _make_sampler_and_pruner(problem: Problem, method: str, seed: int):
             return sampler, _hyperband(problem)
         return sampler, adso.ADSOPruner()
     raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
+
+
+def suggest_mixture_floats(trial: optuna.Trial, name: str, domains: list[str]) -> dict[str, float]:
+    """The "floats" parametrization: k floats ``<name>/<domain>`` in [0, 1], normalized.
+
+    A zero is a face of the simplex (all zero: the uniform mixture).  The weights go to the
+    trial's user attribute ``name``, as :func:`optuna_adso.suggest_mixture` does.
+    """
+    raw = np.array([trial.suggest_float(f"{name}/{d}", 0.0, 1.0) for d in domains])
+    total = float(raw.sum())
+    weights = raw / total if total > 0 else np.full(len(domains), 1.0 / len(domains))
+    mixture = {d: float(x) for d, x in zip(domains, weights)}
+    trial.set_user_attr(name, mixture)
+    return mixture
 
 
 def _weights_of(trial: FrozenTrial, problem: Problem) -> np.ndarray | None:
@@ -241,7 +367,7 @@ class _Recorder:
         self.rec_weights: np.ndarray | None = None
         self.method = method
         self.budget = budget
-        self.unit = problem.target_cost
+        self.unit = problem.budget_unit
         self.spent = 0.0
         self.flops: list[float] = []
         self.regret: list[float] = []
@@ -254,10 +380,20 @@ class _Recorder:
         self.timer: TimedSampler | None = None
         self.sampler_seconds: list[float] = []
         self.sampler_cpu: list[float] = []
-        self.track_observed = problem.noise_std > 0
+        self.track_observed = problem.noisy
         self.observed: tuple[float, float, np.ndarray] | None = None  # (scale, value, weights)
         self.observed_regret: list[float] = []
         self.trial_regret: list[float] = []
+        self.calibration: list[dict[str, Any]] = []
+        self.checks = list(CHECK_FRACTIONS) if method in CALIBRATED_METHODS else []
+
+    def _check_calibration(self, study: optuna.Study, w: np.ndarray, done: bool) -> None:
+        """Score adso.predict at each fraction of the budget once it is spent (all that are left
+        when the study ends, e.g. at its trial cap)."""
+        while self.checks and (done or self.spent >= self.checks[0] * self.budget * self.unit * (1 - 1e-9)):
+            record = calibration_record(study, self.problem, w, self.checks.pop(0))
+            if record is not None:
+                self.calibration.append(record)
 
     def _best_observed(self, trial: FrozenTrial, scale: float) -> float:
         """Regret of the best completed full run at the highest scale completed so far."""
@@ -306,7 +442,7 @@ class _Recorder:
         return self.problem.as_weights(rec.mixture)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        scale = float(trial.params.get(SCALE, self.problem.target_scale))
+        scale = float(trial.params.get(SCALE, self.problem.top_scale))
         last_step = max(trial.intermediate_values) if trial.intermediate_values else 0
         self.spent += self.problem.cost(scale, last_step)
         done = self.spent >= self.budget * self.unit * (1 - 1e-9) or len(self.flops) + 1 >= self.max_trials
@@ -330,6 +466,7 @@ class _Recorder:
         if self.track_observed:
             self.observed_regret.append(self._best_observed(trial, scale))
         self.final = w
+        self._check_calibration(study, w, done)
         if done:
             study.stop()
 
@@ -353,12 +490,22 @@ def run_study(
     short of the budget: the method spent less).  0 asks after
     every trial.  Recommending costs a GP fit, and cheap small-scale trials can number in the
     hundreds per target run.
+
+    ``regmix`` and ``scaling-law`` are not Optuna studies: :func:`benchmarks.transfer.run_transfer`
+    runs them under the same budget, trial cap and noise (``storage`` does not apply).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {list(METHODS)}")
     if not budget > 0:
         raise ValueError(f"budget must be positive, got {budget!r}")
+    if method in TRANSFER_METHODS:
+        from benchmarks.transfer import run_transfer
+
+        return run_transfer(problem, method, seed, budget, max_trials=max_trials)
     suggest_mixture = _suggest_mixture()
+    if method in BASELINES and family_and_parametrization(method)[1] == "floats":
+        suggest_mixture = suggest_mixture_floats
+    study_method = canonical(method)  # an alias runs the very study of the variant it names
     multi_fidelity = method in ADSO_METHODS
     if multi_fidelity:
         import optuna_adso as adso
@@ -373,10 +520,11 @@ def run_study(
         if multi_fidelity:
             scale = float(adso.suggest_scale(trial, SCALE, problem.scales))
         else:
-            scale = problem.target_scale
+            scale = problem.top_scale  # the target, or the largest runnable scale below it
+        run_offset = noise(seed, trial.number, RUN_NOISE_STEP, problem.run_noise_std)
         value = math.nan
         for step in problem.report_steps:
-            value = problem.loss(w, scale, step) + noise(seed, trial.number, step, noise_std)
+            value = problem.loss(w, scale, step) + run_offset + noise(seed, trial.number, step, noise_std)
             trial.report(value, step)
             if trial.should_prune():
                 raise optuna.TrialPruned()
@@ -398,7 +546,7 @@ def run_study(
                 direction="maximize" if problem.maximize else "minimize",
                 # Hyperband assigns brackets by a hash of the study name: keep it fixed so that a
                 # seed reproduces; a shared storage gets a unique suffix to avoid name clashes.
-                study_name=f"{problem.name}-{method}-{seed}"
+                study_name=f"{problem.name}-{study_method}-{seed}"
                 + ("" if storage is None else f"-{uuid.uuid4().hex[:8]}"),
             )
             study.optimize(objective, callbacks=[recorder], gc_after_trial=False)
@@ -422,4 +570,5 @@ def run_study(
         sampler_cpu_seconds=np.array(recorder.sampler_cpu),
         best_observed_regret=np.array(recorder.observed_regret),
         trial_regret=np.array(recorder.trial_regret),
+        calibration=recorder.calibration,
     )

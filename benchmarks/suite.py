@@ -24,19 +24,39 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.problems import (
+    PAPER_CAPS_M,
     PAPER_OBJECTIVES,
     Problem,
     paper_data_available,
     paper_data_dir,
     paper_simulator,
+    synth_family_settings,
+    synth_family_world,
     synthetic_world,
 )
-from benchmarks.runner import ADSO_METHODS, BASELINES, METHODS, Trace, run_study
+from benchmarks.runner import (
+    ADSO_METHODS,
+    BASELINES,
+    CANONICAL_BASELINES,
+    METHODS,
+    TRANSFER_METHODS,
+    Trace,
+    run_study,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
-PAPER_PROBLEMS = tuple(f"paper-{o}" for o in PAPER_OBJECTIVES)
+# The paper's simulator: every objective (its 11 outputs and the mean domain CE), and the three
+# main objectives with runs capped below the 1B target (paper-<objective>-cap<size>m).
+PAPER_ALL = tuple(f"paper-{o}" for o in PAPER_OBJECTIVES)
+PAPER_MAIN = ("paper-stackexchange", "paper-mean_ce", "paper-hellaswag")
+PAPER_CAPPED = tuple(f"{p}-cap{cap}m" for p in PAPER_MAIN for cap in PAPER_CAPS_M)
+_PAPER_VARIANTS: dict[str, tuple[str, float | None]] = {f"paper-{o}": (o, None) for o in PAPER_OBJECTIVES}
+_PAPER_VARIANTS.update(
+    {f"{p}-cap{cap}m": (_PAPER_VARIANTS[p][0], cap * 1e6) for p in PAPER_MAIN for cap in PAPER_CAPS_M}
+)
+PAPER_PROBLEMS = PAPER_ALL + PAPER_CAPPED  # all need the simulator's files
 # Synthetic worlds of the suite: name -> synthetic_world arguments.  Seeds picked for variety:
 # 5 to 7 domains, the target at the largest runnable scale or beyond it, misleading small
 # scales, and three times the default run-to-run noise.
@@ -47,22 +67,51 @@ SYNTHETIC_PROBLEMS: dict[str, dict[str, Any]] = {
     "synthetic-5-misleading": {"seed": 5, "misleading": True},
     "synthetic-6": {"seed": 6},
 }
-PROBLEMS = PAPER_PROBLEMS + tuple(SYNTHETIC_PROBLEMS)
-FULL_PROBLEMS = PAPER_PROBLEMS + ("synthetic-0", "synthetic-1-misleading", "synthetic-3-noisy")
+# The synthetic family: name -> synth_family_world arguments, each world's settings drawn from its
+# index (see synth_family_settings): 4 to 12 domains, 3 to 6 scales, informative, uninformative
+# or misleading small scales, the target runnable or 2x to 8x beyond the largest scale, no noise
+# or up to 20% of the gap split between a per-run offset and per-report noise.
+SYNTH_WORLDS: dict[str, dict[str, Any]] = {f"synth-{i:02d}": synth_family_settings(i) for i in range(24)}
+SYNTH_FAMILY = tuple(SYNTH_WORLDS)
+# Five of them, all noisy: informative with the target runnable (05) and 2.1x beyond (06),
+# uninformative runnable (10) and 4.7x beyond (21), misleading 3.6x beyond (03).
+SYNTH_HEADLINE = ("synth-05", "synth-06", "synth-10", "synth-21", "synth-03")
+HEADLINE_PROBLEMS = PAPER_MAIN + ("paper-stackexchange-cap500m", "paper-mean_ce-cap300m") + SYNTH_HEADLINE
+PROBLEMS = PAPER_PROBLEMS + tuple(SYNTHETIC_PROBLEMS) + SYNTH_FAMILY
+FULL_PROBLEMS = PAPER_MAIN + ("synthetic-0", "synthetic-1-misleading", "synthetic-3-noisy")
 QUICK_PROBLEMS = ("paper-stackexchange", "synthetic-1-misleading")
-QUICK_METHODS = ("random", "tpe-hyperband", "gp", "paper", "adso", "adso-noprune")
+QUICK_METHODS = ("random-floats", "tpe-hyperband-dirichlet", "gp-floats", "gp-dirichlet", "regmix",
+                 "paper", "adso", "adso-noprune")
+# The protocol's methods: every baseline in both parametrizations, the transfer baselines, ADSO
+# with and without its pruner.  The paper's method (about 6 CPU-minutes a study at its trial cap)
+# and ADSO + Hyperband have parts of their own.
+PROTOCOL_METHODS = CANONICAL_BASELINES + TRANSFER_METHODS + ("adso", "adso-noprune")
+# Named suites (``--preset``): the headline one, and the full protocol in parts that each fit in
+# about an hour of 2 cores (or a few minutes of the GPU machine's 16).
+PRESETS: dict[str, dict[str, Any]] = {
+    "headline": {"problems": HEADLINE_PROBLEMS, "methods": PROTOCOL_METHODS},
+    "paper-all": {"problems": tuple(p for p in PAPER_ALL if p not in PAPER_MAIN), "methods": PROTOCOL_METHODS},
+    "paper-capped": {"problems": tuple(p for p in PAPER_CAPPED if p not in HEADLINE_PROBLEMS),
+                     "methods": PROTOCOL_METHODS},
+    "synth-a": {"problems": tuple(p for p in SYNTH_FAMILY[:12] if p not in SYNTH_HEADLINE), "methods": PROTOCOL_METHODS},
+    "synth-b": {"problems": tuple(p for p in SYNTH_FAMILY[12:] if p not in SYNTH_HEADLINE), "methods": PROTOCOL_METHODS},
+    "paper-method": {"problems": PAPER_MAIN, "methods": ("paper", "adso-hyperband")},
+}
 
 
 def make_problem(name: str, paper_dir: str | None = None) -> Problem:
     """A suite problem by name (see :data:`PROBLEMS`)."""
-    if name in PAPER_PROBLEMS:
-        return paper_simulator(name.removeprefix("paper-"), paper_dir)
+    if name in _PAPER_VARIANTS:
+        objective, max_scale = _PAPER_VARIANTS[name]
+        return paper_simulator(objective, paper_dir, max_scale=max_scale)
     if name in SYNTHETIC_PROBLEMS:
         problem = synthetic_world(**SYNTHETIC_PROBLEMS[name])
         problem.name = name  # the suite's name also says what the variant is (noisy)
         gap = problem.uniform_value - problem.optimum_value
         problem.description += f"; run-to-run noise std {problem.noise_std:g} ({problem.noise_std / gap:.0%} of the gap)"
         return problem
+    if name in SYNTH_WORLDS:  # its description says its noise already
+        return synth_family_world(**SYNTH_WORLDS[name], name=name)
     raise ValueError(f"unknown problem {name!r}; choose from {list(PROBLEMS)}")
 
 

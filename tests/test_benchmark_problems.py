@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from benchmarks.problems import (
+    PAPER_CAPS_M,
     PAPER_DOMAINS,
+    PAPER_OBJECTIVES,
     minimize_on_simplex,
     paper_data_available,
     paper_data_dir,
@@ -18,6 +20,19 @@ from benchmarks.problems import (
     synthetic_world,
 )
 from benchmarks.runner import Trace, flops_to_reach, noise, run_study
+from benchmarks.suite import (
+    HEADLINE_PROBLEMS,
+    PAPER_ALL,
+    PAPER_CAPPED,
+    PAPER_PROBLEMS,
+    PROBLEMS,
+    SYNTH_FAMILY,
+    SYNTH_HEADLINE,
+    SYNTH_WORLDS,
+    SYNTHETIC_PROBLEMS,
+    make_problem,
+)
+from optuna_adso.simulated import SMALL_SCALE_KINDS, SimulatedWorld
 
 needs_paper = pytest.mark.skipif(
     not paper_data_available(),
@@ -258,3 +273,170 @@ def test_run_study_random_on_paper() -> None:
 def test_run_study_rejects_unknown_method() -> None:
     with pytest.raises(ValueError, match="unknown method"):
         run_study(synthetic_world(0), "nope", seed=0)
+
+
+# --- more and harder problems: every paper objective, capped runs, the synthetic family ------------
+
+ACCURACIES = {"hellaswag", "piqa", "arc_easy"}
+
+
+@needs_paper
+def test_every_paper_objective_builds_and_accuracies_are_maximized() -> None:
+    assert len(PAPER_OBJECTIVES) == 12  # the 11 outputs and the mean domain CE
+    assert sorted({i for cols, _ in PAPER_OBJECTIVES.values() for i in cols}) == list(range(11))
+    assert PAPER_ALL == tuple(f"paper-{o}" for o in PAPER_OBJECTIVES)
+    w = [0.1, 0.3, 0.2, 0.15, 0.25]
+    out = _hand_forward(w + [300.0, 1.0, 1.0, 4000.0])
+    for objective, (cols, maximize) in PAPER_OBJECTIVES.items():
+        p = make_problem(f"paper-{objective}")
+        assert p.name == f"paper-{objective}" and p.maximize == maximize == (objective in ACCURACIES)
+        assert p.scales[-1] == p.target_scale == p.top_scale == 1e9 and p.budget_unit == p.target_cost
+        assert p.loss(w, 300e6, 4000) == pytest.approx(np.mean([out[i] for i in cols]), rel=1e-10)
+        assert (0.0 < p.uniform_value < 1.0) if maximize else (0.3 < p.uniform_value < 10.0)
+    assert PAPER_OBJECTIVES["stackexchange"] == ((4,), False)
+    assert PAPER_OBJECTIVES["mean_ce"] == ((1, 2, 3, 4, 5, 6, 7), False)
+    assert PAPER_OBJECTIVES["hellaswag"] == ((8,), True)
+
+
+@needs_paper
+def test_capped_paper_variants_run_below_the_target() -> None:
+    assert len(PAPER_CAPPED) == 6 and set(PAPER_CAPPED) <= set(PAPER_PROBLEMS) <= set(PROBLEMS)
+    for name in PAPER_CAPPED:
+        objective, cap_text = name.removeprefix("paper-").rsplit("-cap", 1)
+        cap = float(cap_text.removesuffix("m")) * 1e6
+        assert cap in [c * 1e6 for c in PAPER_CAPS_M]
+        p, full = make_problem(name), paper_simulator(objective)
+        assert p.name == name and p.maximize == full.maximize
+        assert max(p.scales) == cap and p.scales == [s for s in full.scales if s <= cap]
+        assert p.target_scale == 1e9 and p.target_step == 19_500 and not p.target_runnable
+        assert p.top_scale == cap and p.budget_unit == p.cost(cap, 19_500) < p.target_cost
+        assert p.cache_key == full.cache_key  # same target, same optimum
+        W = _random_mixtures(5, 20)
+        np.testing.assert_array_equal(p.value_at_target(W), full.value_at_target(W))
+        assert "capped" in p.description
+    with pytest.raises(ValueError, match="below the smallest"):
+        paper_simulator("stackexchange", max_scale=10e6)
+
+
+def test_problem_registries() -> None:
+    assert len(set(PROBLEMS)) == len(PROBLEMS)
+    for group in (PAPER_ALL, PAPER_CAPPED, tuple(SYNTHETIC_PROBLEMS), SYNTH_FAMILY, HEADLINE_PROBLEMS):
+        assert set(group) <= set(PROBLEMS)
+    assert HEADLINE_PROBLEMS == (
+        "paper-stackexchange", "paper-mean_ce", "paper-hellaswag",
+        "paper-stackexchange-cap500m", "paper-mean_ce-cap300m",
+    ) + SYNTH_HEADLINE
+    with pytest.raises(ValueError, match="unknown problem"):
+        make_problem("synth-99")
+
+
+def _family_world(name: str) -> SimulatedWorld:
+    kw = SYNTH_WORLDS[name]
+    return SimulatedWorld(kw["seed"], k=kw["k"], n_scales=kw["n_scales"], small_scales=kw["small_scales"],
+                          target_factor=kw["target_factor"])
+
+
+def test_synthetic_family_spans_the_settings() -> None:
+    assert len(SYNTH_FAMILY) >= 20 and SYNTH_FAMILY == tuple(SYNTH_WORLDS)
+    settings = list(SYNTH_WORLDS.values())
+    ks = [s["k"] for s in settings]
+    assert min(ks) == 4 and max(ks) == 12 and len(set(ks)) >= 6
+    assert {s["small_scales"] for s in settings} == set(SMALL_SCALE_KINDS)
+    noise = [s["noise"] for s in settings]
+    assert 0.0 in noise and max(noise) <= 0.2 and sum(n > 0 for n in noise) >= len(noise) // 2
+    factors = [s["target_factor"] for s in settings]
+    assert 1.0 in factors and all(f == 1.0 or 2.0 <= f <= 8.0 for f in factors) and max(factors) > 1.0
+    for kind in SMALL_SCALE_KINDS:  # every kind with a runnable and a beyond target, noisy and not
+        mine = [s for s in settings if s["small_scales"] == kind]
+        assert {s["target_factor"] > 1 for s in mine} == {True, False}
+        assert {s["noise"] > 0 for s in mine} == {True, False}
+    head = [SYNTH_WORLDS[n] for n in SYNTH_HEADLINE]
+    assert len(head) == 5 and {s["small_scales"] for s in head} == set(SMALL_SCALE_KINDS)
+    assert any(s["target_factor"] > 1 for s in head) and all(s["noise"] > 0 for s in head)
+    # the worlds are what their settings say, and never get worse with scale or steps
+    for name in SYNTH_FAMILY:
+        kw, world = SYNTH_WORLDS[name], _family_world(name)
+        assert world.k == kw["k"] and len(world.scales) == kw["n_scales"] and world.small_scales == kw["small_scales"]
+        ratio = world.target_scale / world.scales[-1]
+        assert ratio == 1.0 if kw["target_factor"] == 1.0 else ratio == pytest.approx(kw["target_factor"], rel=0.01)
+        W = np.concatenate([_random_mixtures(world.k, 60), np.eye(world.k)])
+        scales = np.geomspace(world.scales[0] / 3, world.target_scale * 3, 12)
+        for step in (world.report_steps[0], world.target_step):
+            L = np.stack([world.loss(W, s, step) for s in scales])
+            assert np.all(np.isfinite(L)) and np.all(np.diff(L, axis=0) <= 1e-12)
+        L = np.stack([world.loss(W, world.target_scale, t) for t in world.report_steps[::4]])
+        assert np.all(np.diff(L, axis=0) <= 1e-12)
+
+
+def test_small_scale_kinds_rank_mixtures_as_named() -> None:
+    from scipy.stats import spearmanr
+
+    seen = set()
+    for name in SYNTH_FAMILY:
+        world = _family_world(name)
+        W = _random_mixtures(world.k, 300, seed=11)
+        at_target = world.loss(W, world.target_scale, world.target_step)
+        rho = spearmanr(world.loss(W, world.scales[0], world.target_step), at_target)[0]
+        kind = world.small_scales
+        seen.add(kind)
+        if kind == "uninformative":
+            assert abs(rho) < 0.3, (name, rho)
+            # the term vanishes at the target: there the world is the honest one
+            honest = SimulatedWorld(world.seed, k=world.k, n_scales=world.n_scales,
+                                    target_factor=SYNTH_WORLDS[name]["target_factor"])
+            np.testing.assert_array_equal(at_target, honest.loss(W, world.target_scale, world.target_step))
+        elif kind == "misleading":
+            assert rho < -0.5, (name, rho)
+        else:
+            assert rho > 0.3, (name, rho)
+    assert seen == set(SMALL_SCALE_KINDS)
+    for seed, k in [(5, 4), (6, 9), (7, 12)]:  # and outside the family
+        world = SimulatedWorld(seed, k=k, small_scales="uninformative")
+        W = _random_mixtures(k, 300, seed=seed)
+        at_target = world.loss(W, world.target_scale, world.target_step)
+        assert abs(spearmanr(world.loss(W, world.scales[0], 5000), at_target)[0]) < 0.3
+    one_scale = SimulatedWorld(0, n_scales=1, target_factor=1.0, small_scales="uninformative")
+    assert one_scale._decoy is None  # no scale below the target: nothing to be uninformative about
+
+
+def test_family_noise_is_split_between_runs_and_reports() -> None:
+    for name in ("synth-05", "synth-07", "synth-20"):
+        kw, p = SYNTH_WORLDS[name], make_problem(name)
+        gap = p.uniform_value - p.optimum_value
+        total = math.hypot(p.noise_std, p.run_noise_std)
+        assert p.name == name and total == pytest.approx(kw["noise"] * gap, rel=1e-9, abs=1e-15)
+        if kw["noise"] > 0:
+            assert p.noisy and p.run_noise_std**2 / total**2 == pytest.approx(kw["run_noise_share"])
+            assert f"noise {kw['noise']:.0%} of the gap" in p.description
+        else:
+            assert not p.noisy and "no noise" in p.description
+        assert f"{p.k} domains" in p.description and f"{kw['small_scales']} small scales" in p.description
+        assert ("beyond" in p.description) == (kw["target_factor"] > 1) == (not p.target_runnable)
+        assert p.top_scale == p.scales[-1] and p.budget_unit == p.cost(p.scales[-1], p.target_step)
+
+
+def test_default_worlds_are_unchanged() -> None:
+    w = SimulatedWorld(0)
+    u = np.full(w.k, 1 / w.k)
+    assert w.k == 5 and w.target_scale == 1.8e9 and w.small_scales == "informative"
+    assert w.loss(u, w.scales[0], 500) == pytest.approx(9.356351953816617, rel=1e-12)
+    assert w.loss(u, w.target_scale, w.target_step) == pytest.approx(3.4205358568956146, rel=1e-12)
+    p = synthetic_world(1, misleading=True)
+    e = np.eye(p.k)[0]
+    assert p.k == 6 and p.target_scale == 7.98e9 and p.cache_key == ("synthetic", 1, 6, 6, True)
+    assert p.loss(e, p.scales[0], 500) == pytest.approx(108.6145746432167, rel=1e-12)
+    assert p.loss(e, p.target_scale, p.target_step) == pytest.approx(5.191338450530926, rel=1e-12)
+    same = synthetic_world(1, small_scales="misleading")
+    assert same.cache_key == p.cache_key and same.name == p.name
+    # a new target leaves the drawn world alone
+    moved = SimulatedWorld(0, target_factor=4.0)
+    assert moved.target_scale == pytest.approx(4 * w.scales[-1], rel=1e-3) and moved.beyond
+    np.testing.assert_array_equal(moved.E, w.E)
+    np.testing.assert_array_equal(moved.T, w.T)
+    assert SimulatedWorld(0, target_factor=1.0).target_scale == w.scales[-1]
+    with pytest.raises(ValueError, match="small_scales"):
+        SimulatedWorld(0, small_scales="nope")
+    with pytest.raises(ValueError, match="contradicts"):
+        SimulatedWorld(0, misleading=True, small_scales="uninformative")
+    with pytest.raises(ValueError, match="target_factor"):
+        SimulatedWorld(0, target_factor=0.5)
