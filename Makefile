@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-sim test docs dashboard bench bench-quick bench-first overhead clean
+.PHONY: demo demo-sim test docs dashboard bench bench-quick overhead clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,13 +35,11 @@ dashboard: $(STAMP)
 
 # The benchmark suite (docs/benchmarks.md, docs/img/): resumable, traces in benchmarks/results/.
 bench: $(STAMP)
-	$(PY) -m benchmarks run --jobs 2
+	$(PY) -m benchmarks run --preset headline --jobs 2
 
 bench-quick: $(STAMP)
 	$(PY) -m benchmarks run --quick --jobs 2
 
-bench-first: $(STAMP)
-	$(PY) -m benchmarks.first_measurement --seeds 10 --budget 30 --methods adso gp --recommend-every 0.25 --max-trials 250 --jobs 2
 
 overhead: $(STAMP)
 	$(PY) -m benchmarks.overhead
