@@ -254,14 +254,14 @@ def plot_problem(problem: str, traces: dict[str, list[Trace]], budget: float, pa
     start = min(0.1, budget / 20)
     grid = np.geomspace(start, horizon, 400)
     fig, ax = plt.subplots(figsize=(9.0, 4.6), dpi=110)
-    colors = plt.get_cmap("tab10")
+    colors = plt.get_cmap("tab10" if len(traces) <= 10 else "tab20")
     floor, top = 1e-4, 2.0
     for i, (method, ts) in enumerate(traces.items()):
         shown = grid <= float(np.median([t.budget for t in ts])) * (1 + 1e-9)
         r = np.maximum(np.stack([regret_on_grid(t, grid[shown]) for t in ts]), floor)
         q1, med, q3 = np.percentile(r, [25, 50, 75], axis=0)
         bold = method in emphasized
-        color = colors(i % 10)
+        color = colors(i % colors.N)
         ax.plot(grid[shown], med, color=color, lw=2.2 if bold else 0.9, alpha=1.0 if bold else 0.6,
                 label=f"{label(method)} ({len(ts)})")
         if bold:
