@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.calibration import COVERAGE_LEVELS, KINDS, summarize
+from benchmarks.calibration import COVERAGE_LEVELS, summarize
 from benchmarks.runner import BASELINE_FAMILIES, METHOD_CONFIG, Trace, flops_to_reach, flops_to_stay
 
 LEVELS = (0.05, 0.01)

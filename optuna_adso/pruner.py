@@ -53,8 +53,6 @@ from optuna_adso.study_model import NoStudyConfig, StudyModel, incumbent_weights
 from optuna_adso.surrogate import SurrogateFitError, single_threaded
 from optuna_adso.validation import as_in_range, as_int
 
-PRUNE_REASON_ATTR = records.PRUNE_REASON
-
 
 class ADSOPruner(BasePruner):
     """Cost-aware early stopping of proxy runs, from the same surrogate as ADSOSampler.

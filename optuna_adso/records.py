@@ -27,7 +27,6 @@ Trial system attributes:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -277,8 +276,3 @@ def fail_reason(study: optuna.Study, trial: FrozenTrial) -> str | None:
         return str(trial.system_attrs[FAIL_REASON])
     raw = study_attrs(study).get(f"{STALE_REASON_PREFIX}{trial.number}")
     return json.loads(raw)["reason"] if raw else None
-
-
-def finite_or_none(x: float) -> float | None:
-    """JSON has no NaN that every storage backend round-trips: store None instead."""
-    return float(x) if math.isfinite(x) else None

@@ -25,7 +25,7 @@ from optuna_adso.acquisition import Proposal
 from optuna_adso.claims import holdings, record_claim, taken_by_another
 from optuna_adso.cost import ScaleTimesSteps
 from optuna_adso.proposer import Proposer
-from optuna_adso.space import ScaleSpec, mixture_specs_from_attrs, scale_specs_from_attrs, trial_weights
+from optuna_adso.space import ScaleSpec, mixture_specs_from_attrs, scale_specs_from_attrs
 from optuna_adso.startup import n_startup, startup_proposal, startup_weights
 from optuna_adso.study_model import StudyModel, StudySettings, Target
 from optuna_adso.surrogate import SurrogateFitError, single_threaded
@@ -149,10 +149,10 @@ class ADSOSampler(BaseSampler):
             self.run_cost(s, target.step)
         if self.target_cost <= 0:
             raise ValueError("the cost of a target run must be positive")
-        records.write_config(study, self.settings.to_config())
 
     # -- Optuna hooks -------------------------------------------------------------------------
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        """Store what the study is for, so that every other process answers for the same."""
         records.write_config(study, self.settings.to_config())
 
     def infer_relative_search_space(
@@ -212,7 +212,11 @@ class ADSOSampler(BaseSampler):
 
     def _propose(self, study: Study, trial: FrozenTrial, model: StudyModel) -> Proposal:
         """Fit, propose, claim; a startup proposal until the model has enough to go on."""
-        n_before = sum(1 for t in model.trials if t.number < trial.number and trial_weights(t, model.spec) is not None)
+        held = model.held_points
+        n_before = sum(  # earlier trials that ran a mixture (not merely claimed one)
+            1 for t in model.trials
+            if t.number < trial.number and held[t.number] is not None and not held[t.number].claimed_only
+        )
         n_start = n_startup(model, self.n_startup_trials)
         if n_before < n_start:
             return startup_proposal(study, trial, model, self._rng(trial, 1))
