@@ -217,15 +217,18 @@ def _evaluate(f: Callable[[np.ndarray], np.ndarray], w: np.ndarray, chunk: int =
     return np.concatenate([f(w[i : i + chunk]) for i in range(0, len(w), chunk)])
 
 
-def _candidates(k: int, rng: np.random.Generator, n_interior: int, n_faces_total: int) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform, vertices, interior (flat and sparse Dirichlet) and every face; with support ids."""
+def simplex_candidates(
+    k: int, rng: np.random.Generator, n_interior: int, n_faces_total: int, min_per_face: int = 200
+) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform, vertices, interior (flat and sparse Dirichlet) and every face (at least
+    ``min_per_face`` draws each); with support ids."""
     rows = [np.full((1, k), 1.0 / k), np.eye(k)]
     support = [np.full(1, -1), np.arange(k)]  # -1: interior; faces get their own id
     rows.append(rng.dirichlet(np.ones(k), size=n_interior))
     rows.append(rng.dirichlet(np.full(k, 0.3), size=n_interior // 2))
     support += [np.full(n_interior, -1), np.full(n_interior // 2, -1)]
     faces = [s for size in range(2, k) for s in itertools.combinations(range(k), size)]
-    per_face = max(200, n_faces_total // max(1, len(faces)))
+    per_face = max(min_per_face, n_faces_total // max(1, len(faces)))
     for fid, face in enumerate(faces):
         block = np.zeros((per_face, k))
         block[:, face] = rng.dirichlet(np.ones(len(face)), size=per_face)
@@ -307,7 +310,7 @@ def minimize_on_simplex(
     pattern search from the best results.
     """
     rng = np.random.default_rng(seed)
-    cand, support = _candidates(k, rng, n_interior, n_faces_total)
+    cand, support = simplex_candidates(k, rng, n_interior, n_faces_total)
     vals = _evaluate(f, cand)
     order = np.argsort(vals)
     starts = list(order[:n_starts])

@@ -142,11 +142,6 @@ class Summary:
             traces=list(traces),
         )
 
-    def median_regret_at(self, flops: float) -> float:
-        if not self.traces:
-            return math.nan
-        return float(np.median([regret_on_grid(t, np.array([flops]))[0] for t in self.traces]))
-
     def seconds_per_trial(self) -> float:
         s = self.sampler_seconds[np.isfinite(self.sampler_seconds)]
         return float(s.mean()) if len(s) else math.nan
@@ -176,13 +171,6 @@ class Ratio:
         if math.isnan(self.value):
             return "-"
         return f"{'>= ' if self.bound else ''}{self.value:.1f}x"
-
-
-def family_of(method: str) -> str | None:
-    for family, members in BASELINE_FAMILIES.items():
-        if method in members:
-            return family
-    return None
 
 
 def strongest_per_family(s: dict[str, Summary]) -> dict[str, str]:

@@ -353,6 +353,27 @@ def _weights_of(trial: FrozenTrial, problem: Problem) -> np.ndarray | None:
     return problem.as_weights(mix)
 
 
+class BestObserved:
+    """The best completed full run at the highest scale completed so far: what a user would pick
+    by looking at the runs, the noise floor a model-based recommendation must beat."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.best: tuple[float, float, np.ndarray] | None = None  # (scale, minimize value, weights)
+
+    def update(self, scale: float, value: float, w: np.ndarray) -> float:
+        """Offer a completed run (``value`` as reported); the regret of the best one so far."""
+        y = -value if self.problem.maximize else value
+        if math.isfinite(y) and (
+            self.best is None or scale > self.best[0] or (scale == self.best[0] and y < self.best[1])
+        ):
+            self.best = (scale, y, w)
+        return self.regret()
+
+    def regret(self) -> float:
+        return math.nan if self.best is None else float(self.problem.regret(self.best[2]))
+
+
 class _Recorder:
     """Callback: account FLOPs, record regret, stop the study when the budget is spent."""
 
@@ -381,7 +402,7 @@ class _Recorder:
         self.sampler_seconds: list[float] = []
         self.sampler_cpu: list[float] = []
         self.track_observed = problem.noisy
-        self.observed: tuple[float, float, np.ndarray] | None = None  # (scale, value, weights)
+        self.observed = BestObserved(problem)
         self.observed_regret: list[float] = []
         self.trial_regret: list[float] = []
         self.calibration: list[dict[str, Any]] = []
@@ -397,17 +418,11 @@ class _Recorder:
 
     def _best_observed(self, trial: FrozenTrial, scale: float) -> float:
         """Regret of the best completed full run at the highest scale completed so far."""
-        if trial.state == TrialState.COMPLETE and trial.value is not None and math.isfinite(trial.value):
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
             w = _weights_of(trial, self.problem)
-            v = float(trial.value)
             if w is not None:
-                if self.observed is None or scale > self.observed[0]:
-                    self.observed = (scale, v, w)
-                elif scale == self.observed[0] and (
-                    v > self.observed[1] if self.problem.maximize else v < self.observed[1]
-                ):
-                    self.observed = (scale, v, w)
-        return math.nan if self.observed is None else float(self.problem.regret(self.observed[2]))
+                return self.observed.update(scale, float(trial.value), w)
+        return self.observed.regret()
 
     def _baseline_recommendation(self, trial: FrozenTrial) -> np.ndarray:
         # Only completed trials ran to the target; a pruned trial's last value is not comparable.

@@ -37,7 +37,6 @@ took.
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 import warnings
@@ -45,8 +44,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from benchmarks.problems import Problem
-from benchmarks.runner import _MAX_TRIALS, RUN_NOISE_STEP, Trace, noise
+from benchmarks.problems import Problem, simplex_candidates
+from benchmarks.runner import _MAX_TRIALS, RUN_NOISE_STEP, BestObserved, Trace, noise
 
 _SALT = 0x7A45  # separates these streams from the benchmarks' other uses of a seed
 _KRR_MAX_POINTS = 600  # kernel ridge fits at most this many runs (a seeded subset)
@@ -71,7 +70,7 @@ class _Ledger:
         self.seconds: list[float] = []
         self.cpu: list[float] = []
         self.observed_regret: list[float] = []
-        self.observed: tuple[float, float, np.ndarray] | None = None  # (scale, minimize value, w)
+        self.observed = BestObserved(problem)
         self.uniform = np.full(problem.k, 1.0 / problem.k)
         self.final = self.uniform
         self._rec_cache: tuple[bytes, float] | None = None
@@ -117,14 +116,7 @@ class _Ledger:
         self.seconds.append(seconds)
         self.cpu.append(cpu)
         if self.problem.noisy:  # the best observed full run at the highest scale reached
-            if math.isfinite(y) and (
-                self.observed is None or scale > self.observed[0]
-                or (scale == self.observed[0] and y < self.observed[1])
-            ):
-                self.observed = (scale, y, w)
-            self.observed_regret.append(
-                math.nan if self.observed is None else float(self.problem.regret(self.observed[2]))
-            )
+            self.observed_regret.append(self.observed.update(scale, self.sign * y, w))
         self.final = rec
 
     def trace(self, method: str, wall: float) -> Trace:
@@ -151,19 +143,9 @@ class _Ledger:
 # --- the simplex -----------------------------------------------------------------------------
 
 
-def simplex_candidates(k: int, rng: np.random.Generator, n_interior: int = 8000, n_faces_total: int = 8000) -> np.ndarray:
+def _argmin_candidates(k: int, rng: np.random.Generator) -> np.ndarray:
     """The uniform mixture, every vertex, flat and sparse interior draws and every face."""
-    rows = [np.full((1, k), 1.0 / k), np.eye(k)]
-    rows.append(rng.dirichlet(np.ones(k), size=n_interior))
-    rows.append(rng.dirichlet(np.full(k, 0.3), size=n_interior // 2))
-    faces = [f for size in range(2, k) for f in itertools.combinations(range(k), size)]
-    if faces:
-        per_face = max(40, n_faces_total // len(faces))
-        for face in faces:
-            block = np.zeros((per_face, k))
-            block[:, face] = rng.dirichlet(np.ones(len(face)), size=per_face)
-            rows.append(block)
-    return _clean(np.concatenate(rows))
+    return _clean(simplex_candidates(k, rng, 8000, 8000, min_per_face=40)[0])
 
 
 def _clean(w: np.ndarray) -> np.ndarray:
@@ -284,7 +266,7 @@ def _regmix(ledger: _Ledger, seed: int) -> None:
         n = len(y)
         if n >= next_fit or (ledger.done and n >= first and n > fitted_at):
             if candidates is None:
-                candidates = simplex_candidates(k, np.random.default_rng(np.random.SeedSequence([_SALT, int(seed), 3])))
+                candidates = _argmin_candidates(k, np.random.default_rng(np.random.SeedSequence([_SALT, int(seed), 3])))
             Wa, ya = np.array(W), np.array(y)
             ok = np.isfinite(ya)
             rec = regmix_recommendation(Wa[ok], ya[ok], candidates, fit_rng)
