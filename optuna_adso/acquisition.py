@@ -2,7 +2,8 @@
 
 Knows nothing of Optuna.  Two acquisition rules:
 
-* ``info_per_cost`` (ADSO's default): the expected improvement *at the target* of mixture w,
+* ``info_per_cost`` (ADSO's default): the expected improvement *at the goal* of mixture w (the
+  target, or the largest runnable scale when the target cannot be run: ``T`` below),
   times the fraction of the target's posterior variance at w that a run at fidelity f would
   remove, divided by the run's cost relative to a target run::
 
@@ -31,7 +32,7 @@ from scipy.stats import norm
 
 from optuna_adso.simplex import normalize_rows, project_to_bounded_simplex, sample_simplex
 from optuna_adso.space import MixtureSpec
-from optuna_adso.surrogate import MultiFidelitySurrogate, target_inputs
+from optuna_adso.surrogate import MultiFidelitySurrogate
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class Proposal:
     score: float
     target_mean: float
     target_std: float
+    # which model proposed it, and what the cheap data added at the anchor runs (nats per run;
+    # see optuna_adso.fidelity_trust): stored with the claim, for users and benchmarks to read
+    basis: str = "multi-fidelity"
+    cheap_gain: float | None = None
 
 
 def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.ndarray:
@@ -121,7 +126,10 @@ class Acquisition:
         method: str = "info-per-cost",
         cost_exponent: float = 1.0,
         run_overhead: float = 0.0,
+        goal_z: tuple[float, float] = (0.0, 0.0),
     ) -> None:
+        """``goal_z``: the fidelity whose value the runs should improve, in model coordinates:
+        the target, or the largest runnable scale when the target cannot be run."""
         if method not in ("info-per-cost", "ei-per-cost"):
             raise ValueError(f"unknown acquisition {method!r}; expected 'info-per-cost' or 'ei-per-cost'")
         self.surrogate = surrogate
@@ -131,7 +139,10 @@ class Acquisition:
         self.run_overhead = run_overhead  # fixed cost of any run, in target runs (launch, eval)
         self.noise = surrogate.noise_variance
         self.prior_std = surrogate.mixture_prior_std()
-        target_mean, _ = surrogate.predict_target(incumbent_weights)
+        self.goal_z = (float(goal_z[0]), float(goal_z[1]))
+        # The costliest fidelity offered (the goal's full run) is never gated: something must run.
+        self.max_cost = max((f.relative_cost for f in fidelities), default=1.0)
+        target_mean, _ = surrogate.predict(_with_z(incumbent_weights, self.goal_z))
         self.target_best = float(target_mean.min())
         self.incumbent_weights = incumbent_weights
         self._best_at: dict[tuple[float, float], float] = {}
@@ -143,7 +154,8 @@ class Acquisition:
         return self._best_at[f.z]
 
     def target_ei(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        mean, var = self.surrogate.predict_target(weights)
+        """EI at the goal fidelity, with its posterior mean and variance there."""
+        mean, var = self.surrogate.predict(_with_z(weights, self.goal_z))
         return expected_improvement(mean, var, self.target_best), mean, var
 
     def score(self, weights: np.ndarray, f: Fidelity) -> np.ndarray:
@@ -164,7 +176,7 @@ class Acquisition:
             best = np.array([self._best_at_fidelity(f) for f in fids])
             ei = expected_improvement(mean, var, best)
             return ei / np.maximum(cost, 1e-12) ** self.cost_exponent
-        xt = target_inputs(weights)
+        xt = _with_z(weights, self.goal_z)
         _, mean_t, var_f, var_t, cov = self.surrogate.predict_pairs(xf, xt)
         rho2 = cov**2 / ((var_f + self.noise) * var_t)
         ei = expected_improvement(mean_t, var_t, self.target_best)
@@ -175,7 +187,8 @@ class Acquisition:
         # std.  Without it a noiseless GP finds "new" information in every tiny move of w, and the
         # sampler would spend thousands of near-free runs instead of paying for the target.
         gamma = np.sqrt(cost + self.run_overhead) * self.prior_std
-        return np.where((cost >= 1.0) | (np.sqrt(var_f) >= gamma), score, 0.0)
+        exempt = cost >= self.max_cost * (1.0 - 1e-9)
+        return np.where(exempt | (np.sqrt(var_f) >= gamma), score, 0.0)
 
 
 def _refine(

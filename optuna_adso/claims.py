@@ -83,6 +83,8 @@ def record_claim(study: optuna.Study, trial: FrozenTrial, p: Proposal, target_st
         target_std=p.target_std,
         seconds=round(seconds, 4),
         weights=[round(float(x), 8) for x in p.weights],
+        basis=p.basis,
+        cheap_gain=None if p.cheap_gain is None or not math.isfinite(p.cheap_gain) else round(p.cheap_gain, 4),
     )
     records.write_proposal(study, trial, record, stop)
     _logger.debug("trial %d: %s", trial.number, record)

@@ -14,21 +14,36 @@ from optuna.trial import FrozenTrial
 
 from optuna_adso.acquisition import Acquisition, Fidelity, Proposal, optimize_acquisition
 from optuna_adso.claims import Holdings
-from optuna_adso.study_model import FittedSurrogate, StudyModel, incumbent_weights
+from optuna_adso.fidelity_trust import UNEARNED_TARGET_SHARE, FidelityTrust
+from optuna_adso.study_model import AnchorCheck, FittedSurrogate, StudyModel, incumbent_weights
 from optuna_adso.surrogate import MultiFidelitySurrogate
 
 
-def allowed_fidelities(model: StudyModel) -> list[Fidelity]:
+def target_share_floor(model: StudyModel, trust: FidelityTrust | None) -> float:
+    """The least share of the effort that goes to the anchor (the top runnable scale).
+
+    ``min_target_share`` while the cheap fidelities have earned their place (or there is no
+    verdict yet); :data:`~optuna_adso.fidelity_trust.UNEARNED_TARGET_SHARE` once the held-out
+    test says the anchor's own runs predict it better.
+    """
+    floor = model.settings.min_target_share
+    if trust is not None and not trust.earned:
+        floor = max(floor, UNEARNED_TARGET_SHARE)
+    return floor
+
+
+def allowed_fidelities(model: StudyModel, trust: FidelityTrust | None = None) -> list[Fidelity]:
     """The fidelities a proposal may use now.
 
-    ``min_target_share`` is a floor under robustness: while less than that share of the effort
-    went to the top runnable scale, ADSO runs only there, as target-only BO would.
+    The share floor (:func:`target_share_floor`) is a floor under robustness: while less than that
+    share of the effort went to the top runnable scale, ADSO runs only there, as target-only BO
+    would.
     """
     fidelities = model.fidelities()
     settings = model.settings
     top = max(f.scale for f in fidelities)
     spent_top, spent_all = model.spending(top)
-    if settings.method == "adso" and spent_top < settings.min_target_share * spent_all:
+    if settings.method == "adso" and spent_top < target_share_floor(model, trust) * spent_all:
         fidelities = [f for f in fidelities if f.scale == top]
     return fidelities
 
@@ -47,27 +62,43 @@ class Proposer:
         fitted: FittedSurrogate,
         held: Holdings,
         *,
+        check: AnchorCheck | None,
         n_model_trials: int,
         n_candidates: int,
         rng: np.random.Generator,
         rng_of: Callable[[FrozenTrial], np.random.Generator],
     ) -> None:
-        """``n_model_trials``: model-based trials before this one (the paper's cost exponent
-        decays with it); ``rng`` this trial's stream, ``rng_of`` another trial's."""
+        """``check``: the anchor-only GP and the verdict on the cheap fidelities (ADSO's method;
+        None for the paper's); ``n_model_trials``: model-based trials before this one (the
+        paper's cost exponent decays with it); ``rng`` this trial's stream, ``rng_of`` another
+        trial's."""
         settings = model.settings
         self.spec = model.spec
         self.rng = rng
         self.n_candidates = n_candidates
         self.taken = list(held.taken)
+        adso = settings.method == "adso"
+        self.goal_z = model.anchor_z() if adso else (0.0, 0.0)
+        self.trust = check.trust if check is not None else None
+        self.fidelities = allowed_fidelities(model, self.trust)
         surrogate = fitted.surrogate
+        self.basis = "multi-fidelity"
         pending = held.pending_inputs(fitted.observations, fitted.axes)
+        tried = fitted.observations.weights
+        if check is not None and check.anchor_only is not None and not check.trust.earned and all(
+            f.scale == model.anchor_scale for f in self.fidelities
+        ):
+            # The hedge: cheap fidelities have not earned their place, so the anchor's runs are
+            # proposed as target-only BO would, from the anchor's own runs alone.
+            surrogate, tried = check.anchor_only, check.anchor_weights
+            self.basis = "anchor-only"
+            pending = pending[np.all(np.isclose(pending[:, -2:], self.goal_z), axis=1)] if len(pending) else pending
         if len(pending):
             surrogate = _believe(surrogate, pending)
-        self.incumbents = incumbent_weights(surrogate, fitted.observations)
+        self.incumbents = incumbent_weights(surrogate, tried, z=self.goal_z)
         self.rule = settings.acquisition_rule
         self.exponent = 0.99**n_model_trials if settings.method == "paper" else 1.0
-        self.fidelities = allowed_fidelities(model)
-        self.overhead = settings.run_overhead if settings.method == "adso" else 0.0
+        self.overhead = settings.run_overhead if adso else 0.0
         self.surrogate = surrogate
         # Workers asking at the same moment see the same data.  Re-create what an earlier
         # in-flight trial is proposing (same data, its own random stream) and treat it as pending,
@@ -80,13 +111,17 @@ class Proposer:
     def _best(self, stream: np.random.Generator) -> Proposal:
         acq = Acquisition(
             self.surrogate, self.fidelities, self.incumbents, method=self.rule,
-            cost_exponent=self.exponent, run_overhead=self.overhead,
+            cost_exponent=self.exponent, run_overhead=self.overhead, goal_z=self.goal_z,
         )
         return optimize_acquisition(acq, self.spec, stream, n_candidates=self.n_candidates, taken=self.taken)
 
     def best(self) -> Proposal:
         """The best (mixture, fidelity) no known run holds."""
-        return self._best(self.rng)
+        p = self._best(self.rng)
+        p.basis = self.basis
+        if self.trust is not None and self.trust.decided:
+            p.cheap_gain = self.trust.cheap_gain
+        return p
 
     def exclude(self, p: Proposal) -> None:
         """Another run holds ``p``: mark it taken and pending."""

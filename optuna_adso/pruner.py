@@ -177,8 +177,10 @@ class ADSOPruner(BasePruner):
             with single_threaded(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 fitted = model.fit_surrogate(rng, now=trial.number, maxiter=0)
-                incumbents = incumbent_weights(fitted.surrogate, fitted.observations)
-                mean, var = fitted.surrogate.predict_target(np.vstack([w[None], incumbents]))
+                goal = model.anchor_z()  # the target, or the top runnable scale beyond it
+                incumbents = incumbent_weights(fitted.surrogate, fitted.observations.weights, z=goal)
+                rows = np.vstack([w[None], incumbents])
+                mean, var = fitted.surrogate.predict(np.column_stack([rows, np.tile(goal, (len(rows), 1))]))
         except (SurrogateFitError, RuntimeError, ValueError):
             return None
         mean_t, sd_t = float(mean[0]), float(math.sqrt(max(var[0], 1e-18)))

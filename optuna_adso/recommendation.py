@@ -2,8 +2,13 @@
 
 Never "the best trial": trials ran at mixed scales and step counts, so their raw values are not
 comparable.  The surrogate is conditioned on every observation with the last fitted
-hyperparameters (no refit: milliseconds), and its posterior mean at the target is minimized
-over the simplex.
+hyperparameters (no refit: milliseconds), and its posterior mean (plus one std) at the target
+is minimized over the simplex.
+
+Two hedges keep it from being reckless.  While the cheap fidelities have not earned their place
+(:mod:`optuna_adso.fidelity_trust`), the model is the anchor's own runs alone, as target-only BO
+would have it.  When the target cannot be run, the answer is the best mixture at the largest
+runnable scale (what transferring a proxy's optimum does), not an extrapolation nobody checked.
 """
 
 from __future__ import annotations
@@ -79,8 +84,26 @@ def _recommend(study: optuna.Study, sampler: SettingsSource | None, seed: int) -
             n_trials, 0, [f"no model yet ({exc}); returning the latest tried mixture"],
         )
     obs = fitted.observations
-    anchors = np.unique(np.round(obs.weights, 10), axis=0)
-    w, mean, std = minimize_target_mean(fitted.surrogate, model.spec, rng, anchors)
+    surrogate, tried, notes = fitted.surrogate, obs.weights, []
+    goal = (0.0, 0.0)
+    if settings.method == "adso":
+        goal = model.anchor_z()
+        check = model.check_anchor(fitted, now=n_trials, maxiter=0)
+        if check.trust.decided:
+            notes.append(check.trust.describe())
+        if check.anchor_only is not None and not check.trust.earned:
+            surrogate, tried = check.anchor_only, check.anchor_weights
+        if not model.target_runnable:
+            notes.append(
+                f"the target lies {settings.target.run_scale / model.anchor_scale:.3g}x beyond the largest "
+                f"runnable scale ({model.anchor_scale:g}): this is the best mixture there, whose ranking "
+                "is assumed to hold at the target; mean and std are the model's extrapolation"
+            )
+    anchors = np.unique(np.round(tried, 10), axis=0)
+    w, mean, std = minimize_target_mean(surrogate, model.spec, rng, anchors, z=goal)
+    if goal != (0.0, 0.0):
+        at_target_mean, at_target_var = fitted.surrogate.predict_target(w[None])
+        mean, std = float(at_target_mean[0]), math.sqrt(float(at_target_var[0]))
     return Recommendation(
         mixture={d: float(x) for d, x in zip(model.spec.domains, w)},
         mean=sign * mean,
@@ -89,4 +112,5 @@ def _recommend(study: optuna.Study, sampler: SettingsSource | None, seed: int) -
         target=target,
         n_trials=n_trials,
         n_observations=len(obs),
+        notes=notes,
     )

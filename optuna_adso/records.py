@@ -185,6 +185,8 @@ class ProposalRecord:
     target_std: float
     seconds: float
     weights: list[float]
+    basis: str = "multi-fidelity"
+    cheap_gain: float | None = None
 
 
 def write_proposal(study: optuna.Study, trial: AnyTrial, record: ProposalRecord, stop_step: float | None) -> None:
@@ -220,8 +222,15 @@ def write_startup_weights(study: optuna.Study, trial: AnyTrial, weights: Sequenc
 # --- the surrogate's warm start ----------------------------------------------------------------
 
 
+def _gp_state_key(kind: str) -> str:
+    """The study's model and the anchor-only hedge (kind "mixture") are stored side by side."""
+    return GP_STATE + ":mixture" if kind == "mixture" else GP_STATE
+
+
 def write_gp_state(study: optuna.Study, trial: AnyTrial, kind: str, state: Sequence[float], fitted_at: int) -> None:
-    set_trial_attr(study, trial, GP_STATE, json.dumps({"kind": kind, "state": list(state), "trial": fitted_at}))
+    set_trial_attr(
+        study, trial, _gp_state_key(kind), json.dumps({"kind": kind, "state": list(state), "trial": fitted_at})
+    )
 
 
 def has_gp_state(trials: Sequence[FrozenTrial]) -> bool:
@@ -230,8 +239,9 @@ def has_gp_state(trials: Sequence[FrozenTrial]) -> bool:
 
 def latest_gp_state(trials: Sequence[FrozenTrial], kind: str) -> tuple[list[float], int] | None:
     """The most recently fitted hyperparameters of ``kind``, and the trial that fitted them."""
+    key = _gp_state_key(kind)
     for t in sorted(trials, key=lambda t: -t.number):
-        raw = t.system_attrs.get(GP_STATE)
+        raw = t.system_attrs.get(key)
         if raw:
             try:
                 data = json.loads(raw)

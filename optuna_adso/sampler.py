@@ -62,7 +62,10 @@ class ADSOSampler(BaseSampler):
         min_target_share: the least share of the compute spent so far that must have gone to
             the top runnable scale (the target's, or the closest below it) before the sampler
             buys more cheap runs.  A floor under robustness: however the model misjudges
-            small scales, ADSO keeps doing what target-only BO does with that share.
+            small scales, ADSO keeps doing what target-only BO does with that share.  Once the
+            held-out test of :mod:`optuna_adso.fidelity_trust` finds that cheap runs do not
+            help predict the top scale's runs, the floor rises to 85% and the top scale's runs
+            are proposed from its own runs alone.
         run_overhead: fixed cost of any run (launch, evaluation), in target runs; it keeps
             the sampler from preferring thousands of near-free runs.
         n_candidates: mixtures the acquisition scores per proposal before refining the best.
@@ -228,8 +231,11 @@ class ADSOSampler(BaseSampler):
             return startup_proposal(study, trial, model, self._rng(trial, 1))
         if fitted.refitted:
             records.write_gp_state(study, trial, fitted.surrogate.kind, fitted.surrogate.state(), trial.number)
+        check = model.check_anchor(fitted, now=trial.number) if model.settings.method == "adso" else None
+        if check is not None and check.refitted and check.anchor_only is not None:
+            records.write_gp_state(study, trial, "mixture", check.anchor_only.state(), trial.number)
         proposer = Proposer(
-            model, fitted, holdings(model, trial), n_model_trials=max(0, n_before - n_start),
+            model, fitted, holdings(model, trial), check=check, n_model_trials=max(0, n_before - n_start),
             n_candidates=self.n_candidates, rng=rng, rng_of=self._rng,
         )
         proposal = proposer.best()

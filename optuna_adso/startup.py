@@ -74,4 +74,4 @@ def startup_fidelity(trial: FrozenTrial, model: StudyModel) -> Fidelity:
 
 def startup_proposal(study: optuna.Study, trial: FrozenTrial, model: StudyModel, rng: np.random.Generator) -> Proposal:
     fid = startup_fidelity(trial, model)
-    return Proposal(startup_weights(study, trial, model, rng), fid, 0.0, math.nan, math.nan)
+    return Proposal(startup_weights(study, trial, model, rng), fid, 0.0, math.nan, math.nan, basis="startup")

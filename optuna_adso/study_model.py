@@ -23,8 +23,9 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from optuna_adso import records
+from optuna_adso import fidelity_trust, records
 from optuna_adso.acquisition import Fidelity
+from optuna_adso.fidelity_trust import FidelityTrust
 from optuna_adso.cost import ScaleStepCost, ScaleTimesSteps, cost_from_spec, cost_spec, resolve_cost
 from optuna_adso.space import (
     MixtureSpec,
@@ -274,6 +275,17 @@ class FittedSurrogate:
     observations: Observations
     axes: FidelityAxes
     refitted: bool
+    rows: np.ndarray  # the observations the GP was fitted on (indices; max_points thins them)
+
+
+@dataclass(frozen=True)
+class AnchorCheck:
+    """The anchor-only GP (None below two anchor runs) and the verdict on the cheap fidelities."""
+
+    anchor_only: MultiFidelitySurrogate | None
+    trust: FidelityTrust
+    anchor_weights: np.ndarray  # the mixtures of the anchor runs, complete or stopped early
+    refitted: bool = False  # the anchor-only GP's hyperparameters were re-optimized (store them)
 
 
 class StudyModel:
@@ -393,7 +405,69 @@ class StudyModel:
         surrogate = MultiFidelitySurrogate(kind, self.settings.max_points).fit(
             x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter
         )
-        return FittedSurrogate(surrogate, obs, axes, maxiter != 0)
+        return FittedSurrogate(surrogate, obs, axes, maxiter != 0, idx)
+
+    # -- the anchor: the target, or the largest runnable scale when the target cannot be run -----
+    @property
+    def anchor_scale(self) -> float:
+        return max(self.scale_choices)
+
+    @property
+    def target_runnable(self) -> bool:
+        return self.anchor_scale >= self.target.run_scale
+
+    def anchor_z(self) -> tuple[float, float]:
+        """Model coordinates of a full run at the anchor scale; (0, 0) when the target is runnable."""
+        if self.target_runnable:
+            return (0.0, 0.0)
+        z = self.axes().z([math.log10(self.anchor_scale)], [math.log10(self.target.step)])[0]
+        return (float(z[0]), float(z[1]))
+
+    def check_anchor(self, fitted: FittedSurrogate, *, now: int, maxiter: int | None = None) -> AnchorCheck:
+        """Test, at the anchor runs, whether the cheap data helps predict them (see
+        :mod:`optuna_adso.fidelity_trust`), and fit the anchor-only GP on their final values: the
+        model target-only BO would propose from, for when it does not.
+
+        Warm-started and re-optimized on the same schedule as the study's model; ``maxiter=0``
+        only conditions the stored hyperparameters on the data (``recommend``, the pruner).
+        """
+        obs, rows = fitted.observations, fitted.rows
+        final = np.flatnonzero(
+            np.isclose(obs.log_scale[rows], math.log10(self.anchor_scale))
+            & np.isclose(obs.log_step[rows], math.log10(self.target.step))
+        )
+        anchor_only, refitted = None, False
+        at_anchor_scale = np.flatnonzero(np.isclose(obs.log_scale[rows], math.log10(self.anchor_scale)))
+        # Anchor runs stopped early (pruned) have no final value, but they must not look
+        # unexplored to the anchor-only GP, or it proposes the same hopeless mixtures again and
+        # again: their final values are imputed with the study model's prediction.
+        finished = set(obs.trial_numbers[rows][final].tolist())
+        stopped = sorted(set(obs.trial_numbers[rows][at_anchor_scale].tolist()) - finished)
+        w_stopped = np.array(
+            [obs.weights[rows][obs.trial_numbers[rows] == n][0] for n in stopped]
+        ).reshape(len(stopped), self.spec.k)
+        if len(final) >= 2:
+            w_fit = np.vstack([obs.weights[rows][final], w_stopped])
+            y_fit = obs.values[rows][final]
+            if len(stopped):
+                goal = np.broadcast_to(np.asarray(self.anchor_z()), (len(stopped), 2))
+                y_fit = np.concatenate([y_fit, fitted.surrogate.predict(np.column_stack([w_stopped, goal]))[0]])
+            x = np.column_stack([w_fit, np.zeros((len(w_fit), 2))])
+            latest = records.latest_gp_state(self.trials, "mixture")
+            if maxiter is None and latest is not None and not refit_due(latest[1], now):
+                maxiter = 0
+            try:
+                anchor_only = MultiFidelitySurrogate("mixture").fit(
+                    x, y_fit, n_weights=self.spec.k, y_scale_floor=fitted.surrogate.mixture_prior_std(),
+                    init_state=latest[0] if latest else None, maxiter=maxiter,
+                )
+                refitted = maxiter != 0
+            except SurrogateFitError:
+                anchor_only = None
+        trust = fidelity_trust.assess(
+            fitted.surrogate, obs.trial_numbers[rows], obs.values[rows], final, at_anchor_scale
+        )
+        return AnchorCheck(anchor_only, trust, np.vstack([obs.weights[rows][final], w_stopped]), refitted)
 
     # -- compute spent --------------------------------------------------------------------------
     def trial_cost(self, t: FrozenTrial) -> tuple[float, float]:
@@ -443,8 +517,10 @@ def refit_due(fitted_at: int, now: int) -> bool:
     return now - fitted_at >= max(1, now // 10)
 
 
-def incumbent_weights(surrogate: MultiFidelitySurrogate, obs: Observations, n: int = 8) -> np.ndarray:
-    """Distinct tried mixtures, best predicted at the target first."""
-    uniq = np.unique(np.round(obs.weights, 10), axis=0)
-    mean, _ = surrogate.predict_target(uniq)
+def incumbent_weights(
+    surrogate: MultiFidelitySurrogate, tried: np.ndarray, n: int = 8, z: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
+    """Distinct ``tried`` mixtures, best predicted at fidelity ``z`` (the target by default) first."""
+    uniq = np.unique(np.round(tried, 10), axis=0)
+    mean, _ = surrogate.predict(np.column_stack([uniq, np.broadcast_to(np.asarray(z, float), (len(uniq), 2))]))
     return uniq[np.argsort(mean)[:n]]

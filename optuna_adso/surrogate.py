@@ -18,6 +18,11 @@ the mean is linear in (z_scale, z_step): a scaling law in log space.
 
 ``kind="product-rbf"`` is the paper's model (arXiv 2503.21023): one ARD RBF kernel over all inputs
 and a linear mean.
+
+``kind="mixture"`` ignores the fidelity coordinates: a Matern-5/2 ARD kernel over the weights and
+a constant mean, fitted on runs of one fidelity only.  It is the target-only model (what a
+GPSampler at that fidelity knows), the hedge the sampler falls back on while cheap fidelities
+have not earned their place (see :mod:`optuna_adso.fidelity_trust`).
 """
 
 from __future__ import annotations
@@ -180,6 +185,31 @@ class CurveKernel(Kernel):
         return self.inner.forward(x1[..., k:], x2[..., k:], diag=diag)
 
 
+class MixtureOnlyKernel(Kernel):
+    """``s * Matern52(w, w')``: the weights only, whatever the fidelity coordinates say."""
+
+    def __init__(self, n_weights: int) -> None:
+        super().__init__()
+        self.n_weights = n_weights
+        self.inner = ScaleKernel(
+            MaternKernel(
+                nu=2.5,
+                ard_num_dims=n_weights,
+                lengthscale_prior=LogNormalPrior(math.log(0.5), 1.0),
+                lengthscale_constraint=Interval(1e-2, 20.0),
+            ),
+            outputscale_prior=GammaPrior(2.0, 2.0),
+        )
+
+    @property
+    def outputscale(self) -> torch.Tensor:
+        return self.inner.outputscale
+
+    def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
+        k = self.n_weights
+        return self.inner.forward(x1[..., :k], x2[..., :k], diag=diag)
+
+
 class FidelityLinearMean(Mean):
     """c0 + c1 z_scale + c2 z_step: a power law in parameters and steps, in log space."""
 
@@ -211,7 +241,9 @@ def _build_modules(kind: str, n_weights: int) -> tuple[Kernel, Mean]:
             RBFKernel(ard_num_dims=n_weights + 2, lengthscale_prior=LogNormalPrior(math.log(0.5), 1.0))
         )
         return covar, gpytorch.means.LinearMean(n_weights + 2)
-    raise ValueError(f"unknown surrogate kind {kind!r}; expected 'coregionalized' or 'product-rbf'")
+    if kind == "mixture":
+        return MixtureOnlyKernel(n_weights), gpytorch.means.ConstantMean()
+    raise ValueError(f"unknown surrogate kind {kind!r}; expected 'coregionalized', 'product-rbf' or 'mixture'")
 
 
 class MultiFidelitySurrogate:
@@ -236,8 +268,14 @@ class MultiFidelitySurrogate:
         n_weights: int,
         init_state: list[float] | None = None,
         maxiter: int | None = None,
+        y_scale_floor: float = 0.0,
     ) -> MultiFidelitySurrogate:
         """Fit hyperparameters by MAP; warm-starts from ``init_state`` (see :meth:`state`).
+
+        ``y_scale_floor``: the least std the outputs are standardized by.  Runs clustered in one
+        region have a small spread, and a GP in those units believes nothing elsewhere can be
+        much better; a floor from a model that saw more (the study's model's mixture effect)
+        keeps exploration honest.
 
         Deterministic: the paper's linear mean starts from random weights and a failed attempt
         retries from hyperparameters drawn from their priors, both with torch's global RNG, so a
@@ -246,10 +284,19 @@ class MultiFidelitySurrogate:
         """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_FIT_SEED)
-            return self._fit(x, y, n_weights=n_weights, init_state=init_state, maxiter=maxiter)
+            return self._fit(
+                x, y, n_weights=n_weights, init_state=init_state, maxiter=maxiter, y_scale_floor=y_scale_floor
+            )
 
     def _fit(
-        self, x: np.ndarray, y: np.ndarray, *, n_weights: int, init_state: list[float] | None, maxiter: int | None
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        *,
+        n_weights: int,
+        init_state: list[float] | None,
+        maxiter: int | None,
+        y_scale_floor: float,
     ) -> MultiFidelitySurrogate:
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
@@ -262,6 +309,8 @@ class MultiFidelitySurrogate:
         self.n_weights = n_weights
         self._y_mean = float(y.mean())
         self._y_std = float(y.std()) if len(y) > 1 and y.std() > 1e-12 else 1.0
+        if y_scale_floor > 0.0 and math.isfinite(y_scale_floor):
+            self._y_std = max(self._y_std if len(y) > 1 and y.std() > 1e-12 else 0.0, y_scale_floor)
         train_x = torch.tensor(x, dtype=DTYPE)
         train_y = torch.tensor((y - self._y_mean) / self._y_std, dtype=DTYPE).unsqueeze(-1)
         covar, mean = _build_modules(self.kind, n_weights)
@@ -392,6 +441,48 @@ class MultiFidelitySurrogate:
             cov.numpy() * s2,
         )
 
+    def leave_runs_out(
+        self, groups: np.ndarray, rows: np.ndarray, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Predictive mean and variance (noise included, original units) of each training row in
+        ``rows`` from the other training rows (only those in ``among``, if given: indices), less
+        those of its own group (its run's other reports).
+
+        Closed form from one factorization (hyperparameters fixed): for the block S of a run,
+        ``y_S | rest ~ N(y_S - A^-1 alpha_S, A^-1)`` with ``A = (K^-1)_SS`` and ``alpha = K^-1 (y - m)``.
+        ``groups`` labels the training rows in the order they were fitted.
+        """
+        assert self.model is not None
+        post = self._posterior_cache()
+        groups = np.asarray(groups)
+        y = self.model.train_targets.numpy()
+        if among is None:
+            keep = np.arange(len(y))
+            with torch.no_grad():
+                kinv = torch.cholesky_inverse(post.chol).numpy()
+            alpha = post.alpha.numpy()
+        else:
+            keep = np.asarray(among, dtype=int)
+            x = post.train_x[keep]
+            with torch.no_grad():
+                noise = self.model.likelihood.noise.reshape(()).clamp_min(1e-9)
+                k = post.covar.forward(x, x) + noise * torch.eye(len(keep), dtype=DTYPE)
+                chol = _jittered_cholesky(k)
+                kinv = torch.cholesky_inverse(chol).numpy()
+                resid = y[keep] - post.mean(x).numpy()
+            alpha = kinv @ resid
+        position = {int(r): i for i, r in enumerate(keep)}
+        sub_groups = groups[keep]
+        means, variances = [], []
+        for r in np.asarray(rows, dtype=int):
+            i = position[int(r)]
+            block = np.flatnonzero(sub_groups == sub_groups[i])
+            cov = np.linalg.inv(kinv[np.ix_(block, block)])
+            at = int(np.flatnonzero(block == i)[0])
+            means.append(y[r] - (cov @ alpha[block])[at])
+            variances.append(max(cov[at, at], 1e-12))
+        return (np.asarray(means) * self._y_std + self._y_mean, np.asarray(variances) * self._y_std**2)
+
     def mixture_prior_std(self) -> float:
         """Prior std of the mixture-dependent part of the value at the target (original units):
         the scale against which "this fidelity is already known here" is judged."""
@@ -400,7 +491,7 @@ class MultiFidelitySurrogate:
         if isinstance(kern, SumKernel):
             core = kern.a
             var = float((core.coregionalization[0, 0] + core.residual_scale).detach())
-        else:
+        else:  # product-rbf and mixture: a ScaleKernel
             var = float(kern.outputscale.detach())
         return math.sqrt(max(var, 1e-18)) * self._y_std
 
