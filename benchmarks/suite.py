@@ -87,6 +87,9 @@ QUICK_METHODS = ("random-floats", "tpe-hyperband-dirichlet", "gp-floats", "gp-di
 # ADSO without its pruner or with Hyperband (about 45 CPU-seconds a study each, like ADSO) and the
 # paper's method (about 6 CPU-minutes a study at its trial cap) have parts of their own.
 PROTOCOL_METHODS = CANONICAL_BASELINES + TRANSFER_METHODS + ("adso",)
+NEVER_LOSES_PROBLEMS = HEADLINE_PROBLEMS + ("synth-00", "synth-09", "synth-13", "synth-16", "synth-18", "synth-11")
+NEVER_LOSES_METHODS = ("gp-floats", "gp-dirichlet", "tpe-dirichlet", "tpe-hyperband-floats",
+                       "tpe-hyperband-dirichlet", "adso")
 # Named suites (``--preset``): the headline one, and the full protocol in parts that each fit in
 # about an hour of 2 cores (or a few minutes of the GPU machine's 16).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -97,6 +100,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "synth-a": {"problems": tuple(p for p in SYNTH_FAMILY[:12] if p not in SYNTH_HEADLINE), "methods": PROTOCOL_METHODS},
     "synth-b": {"problems": tuple(p for p in SYNTH_FAMILY[12:] if p not in SYNTH_HEADLINE), "methods": PROTOCOL_METHODS},
     "pruners": {"problems": HEADLINE_PROBLEMS, "methods": ("adso", "adso-noprune", "adso-hyperband")},
+    # Issue 18's check, 5 seeds: the headline problems and six runnable worlds where small scales
+    # mislead or say nothing, against the families that were ever the strongest on them.
+    "never-loses": {"problems": NEVER_LOSES_PROBLEMS, "methods": NEVER_LOSES_METHODS, "seeds": 5},
     "paper-method": {"problems": PAPER_MAIN, "methods": ("adso", "paper")},
 }
 
