@@ -1,0 +1,14 @@
+"""benchmarks/overhead.py runs end to end (it once broke silently when declarations moved)."""
+
+from __future__ import annotations
+
+from benchmarks import overhead
+
+
+def test_overhead_writes_its_table(tmp_path):
+    out = tmp_path / "overhead.md"
+    overhead.main(["--sizes", "12", "--reports", "4", "--repeats", "2", "--out", str(out)])
+    text = out.read_text()
+    assert "| trials | sampler | median s | p90 s | max s | recommend s |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 12 |")]
+    assert {row.split("|")[2].strip() for row in rows} == {"ADSOSampler", "GPSampler"}
