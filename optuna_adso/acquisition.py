@@ -32,7 +32,7 @@ from scipy.stats import norm
 
 from optuna_adso.simplex import normalize_rows, project_to_bounded_simplex, sample_simplex
 from optuna_adso.space import MixtureSpec
-from optuna_adso.surrogate import MultiFidelitySurrogate
+from optuna_adso.surrogate import MultiFidelitySurrogate, inputs_at
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,6 @@ def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.n
     sd = np.sqrt(np.maximum(var, 1e-18))
     u = (best - mean) / sd
     return sd * (u * norm.cdf(u) + norm.pdf(u))
-
-
-def _with_z(weights: np.ndarray, z: tuple[float, float] | np.ndarray) -> np.ndarray:
-    z = np.broadcast_to(np.asarray(z, dtype=float), (len(weights), 2))
-    return np.column_stack([weights, z])
 
 
 def candidate_mixtures(
@@ -142,20 +137,20 @@ class Acquisition:
         self.goal_z = (float(goal_z[0]), float(goal_z[1]))
         # The costliest fidelity offered (the goal's full run) is never gated: something must run.
         self.max_cost = max((f.relative_cost for f in fidelities), default=1.0)
-        target_mean, _ = surrogate.predict(_with_z(incumbent_weights, self.goal_z))
+        target_mean, _ = surrogate.predict(inputs_at(incumbent_weights, self.goal_z))
         self.target_best = float(target_mean.min())
         self.incumbent_weights = incumbent_weights
         self._best_at: dict[tuple[float, float], float] = {}
 
     def _best_at_fidelity(self, f: Fidelity) -> float:
         if f.z not in self._best_at:
-            mean, _ = self.surrogate.predict(_with_z(self.incumbent_weights, f.z))
+            mean, _ = self.surrogate.predict(inputs_at(self.incumbent_weights, f.z))
             self._best_at[f.z] = float(mean.min())
         return self._best_at[f.z]
 
     def target_ei(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """EI at the goal fidelity, with its posterior mean and variance there."""
-        mean, var = self.surrogate.predict(_with_z(weights, self.goal_z))
+        mean, var = self.surrogate.predict(inputs_at(weights, self.goal_z))
         return expected_improvement(mean, var, self.target_best), mean, var
 
     def score(self, weights: np.ndarray, f: Fidelity) -> np.ndarray:
@@ -176,7 +171,7 @@ class Acquisition:
             best = np.array([self._best_at_fidelity(f) for f in fids])
             ei = expected_improvement(mean, var, best)
             return ei / np.maximum(cost, 1e-12) ** self.cost_exponent
-        xt = _with_z(weights, self.goal_z)
+        xt = inputs_at(weights, self.goal_z)
         _, mean_t, var_f, var_t, cov = self.surrogate.predict_pairs(xf, xt)
         rho2 = cov**2 / ((var_f + self.noise) * var_t)
         ei = expected_improvement(mean_t, var_t, self.target_best)
@@ -296,7 +291,7 @@ def minimize_target_mean(
     """
 
     def objective(w: np.ndarray) -> np.ndarray:
-        mean, var = surrogate.predict(_with_z(w, z))
+        mean, var = surrogate.predict(inputs_at(w, z))
         return -(mean + risk_aversion * np.sqrt(var))
 
     cands = candidate_mixtures(rng, spec, n_candidates, anchors=anchors)
@@ -307,5 +302,5 @@ def minimize_target_mean(
         if v > best_v:
             best_w, best_v = w, v
     best_w = normalize_rows(best_w)[0]
-    mean, var = surrogate.predict(_with_z(best_w[None], z))
+    mean, var = surrogate.predict(inputs_at(best_w[None], z))
     return best_w, float(mean[0]), float(np.sqrt(var[0]))

@@ -6,7 +6,7 @@ from the anchor's own runs alone.  The same GP (same kernel, same hyperparameter
 same question twice at every complete anchor run: its final value, predicted from all other data,
 and from the other anchor-scale data only, with that run's own earlier reports left out both
 times (closed-form block leave-one-run-out).  Scores are mean log predictive densities; the cheap
-fidelities have earned their place when the first is higher.
+fidelities have earned their place when the first is higher by more than :data:`EARN_MARGIN`.
 
 Until then the sampler behaves like target-only BO (see :mod:`optuna_adso.proposer`): small
 scales are misleading in some worlds and merely uninformative in others, and either way a model

@@ -85,9 +85,7 @@ class Proposer:
         self.basis = "multi-fidelity"
         pending = held.pending_inputs(fitted.observations, fitted.axes)
         tried = fitted.observations.weights
-        if check is not None and check.anchor_only is not None and not check.trust.earned and all(
-            f.scale == model.anchor_scale for f in self.fidelities
-        ):
+        if check is not None and check.hedged and all(f.scale == model.anchor_scale for f in self.fidelities):
             # The hedge: cheap fidelities have not earned their place, so the anchor's runs are
             # proposed as target-only BO would, from the anchor's own runs alone.
             surrogate, tried = check.anchor_only, check.anchor_weights

@@ -50,7 +50,7 @@ from scipy.stats import norm
 from optuna_adso import records
 from optuna_adso.space import scale_specs_from_attrs, trial_scale, trial_weights
 from optuna_adso.study_model import NoStudyConfig, StudyModel, incumbent_weights, settings_for_study
-from optuna_adso.surrogate import SurrogateFitError, single_threaded
+from optuna_adso.surrogate import SurrogateFitError, inputs_at, single_threaded
 from optuna_adso.validation import as_in_range, as_int
 
 
@@ -179,8 +179,7 @@ class ADSOPruner(BasePruner):
                 fitted = model.fit_surrogate(rng, now=trial.number, maxiter=0)
                 goal = model.anchor_z()  # the target, or the top runnable scale beyond it
                 incumbents = incumbent_weights(fitted.surrogate, fitted.observations.weights, z=goal)
-                rows = np.vstack([w[None], incumbents])
-                mean, var = fitted.surrogate.predict(np.column_stack([rows, np.tile(goal, (len(rows), 1))]))
+                mean, var = fitted.surrogate.predict(inputs_at(np.vstack([w[None], incumbents]), goal))
         except (SurrogateFitError, RuntimeError, ValueError):
             return None
         mean_t, sd_t = float(mean[0]), float(math.sqrt(max(var[0], 1e-18)))

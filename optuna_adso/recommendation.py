@@ -91,7 +91,7 @@ def _recommend(study: optuna.Study, sampler: SettingsSource | None, seed: int) -
         check = model.check_anchor(fitted, now=n_trials, maxiter=0)
         if check.trust.decided:
             notes.append(check.trust.describe())
-        if check.anchor_only is not None and not check.trust.earned:
+        if check.hedged:
             surrogate, tried = check.anchor_only, check.anchor_weights
         if not model.target_runnable:
             notes.append(

@@ -25,8 +25,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from optuna_adso import fidelity_trust, records
 from optuna_adso.acquisition import Fidelity
-from optuna_adso.fidelity_trust import FidelityTrust
 from optuna_adso.cost import ScaleStepCost, ScaleTimesSteps, cost_from_spec, cost_spec, resolve_cost
+from optuna_adso.fidelity_trust import FidelityTrust
 from optuna_adso.space import (
     MixtureSpec,
     Observations,
@@ -38,7 +38,14 @@ from optuna_adso.space import (
     trial_weights,
     warn_nonfinite,
 )
-from optuna_adso.surrogate import FidelityAxes, MultiFidelitySurrogate, SurrogateFitError, thin_observations
+from optuna_adso.surrogate import (
+    FidelityAxes,
+    MultiFidelitySurrogate,
+    SurrogateFitError,
+    inputs_at,
+    target_inputs,
+    thin_observations,
+)
 from optuna_adso.validation import as_bool, as_in_range, as_int, as_number, as_positive
 
 METHODS = {"adso": ("coregionalized", "info-per-cost"), "paper": ("product-rbf", "ei-per-cost")}
@@ -287,6 +294,11 @@ class AnchorCheck:
     anchor_weights: np.ndarray  # the mixtures of the anchor runs, complete or stopped early
     refitted: bool = False  # the anchor-only GP's hyperparameters were re-optimized (store them)
 
+    @property
+    def hedged(self) -> bool:
+        """Answer from the anchor-only GP: the cheap fidelities have not earned their place."""
+        return self.anchor_only is not None and not self.trust.earned
+
 
 class StudyModel:
     """A study as the model sees it: settings, declarations and trials, read once."""
@@ -432,42 +444,35 @@ class StudyModel:
         only conditions the stored hyperparameters on the data (``recommend``, the pruner).
         """
         obs, rows = fitted.observations, fitted.rows
-        final = np.flatnonzero(
-            np.isclose(obs.log_scale[rows], math.log10(self.anchor_scale))
-            & np.isclose(obs.log_step[rows], math.log10(self.target.step))
-        )
-        anchor_only, refitted = None, False
-        at_anchor_scale = np.flatnonzero(np.isclose(obs.log_scale[rows], math.log10(self.anchor_scale)))
+        weights, runs, values = obs.weights[rows], obs.trial_numbers[rows], obs.values[rows]
+        at_scale = np.isclose(obs.log_scale[rows], math.log10(self.anchor_scale))
+        final = np.flatnonzero(at_scale & np.isclose(obs.log_step[rows], math.log10(self.target.step)))
         # Anchor runs stopped early (pruned) have no final value, but they must not look
         # unexplored to the anchor-only GP, or it proposes the same hopeless mixtures again and
         # again: their final values are imputed with the study model's prediction.
-        finished = set(obs.trial_numbers[rows][final].tolist())
-        stopped = sorted(set(obs.trial_numbers[rows][at_anchor_scale].tolist()) - finished)
-        w_stopped = np.array(
-            [obs.weights[rows][obs.trial_numbers[rows] == n][0] for n in stopped]
-        ).reshape(len(stopped), self.spec.k)
+        run_ids, first_row = np.unique(runs, return_index=True)  # one row per run, in run order
+        stopped = first_row[at_scale[first_row] & ~np.isin(run_ids, runs[final])]
+        anchor_weights = np.vstack([weights[final], weights[stopped]])
+        anchor_only, refitted = None, False
         if len(final) >= 2:
-            w_fit = np.vstack([obs.weights[rows][final], w_stopped])
-            y_fit = obs.values[rows][final]
+            y_fit = values[final]
             if len(stopped):
-                goal = np.broadcast_to(np.asarray(self.anchor_z()), (len(stopped), 2))
-                y_fit = np.concatenate([y_fit, fitted.surrogate.predict(np.column_stack([w_stopped, goal]))[0]])
-            x = np.column_stack([w_fit, np.zeros((len(w_fit), 2))])
+                imputed, _ = fitted.surrogate.predict(inputs_at(weights[stopped], self.anchor_z()))
+                y_fit = np.concatenate([y_fit, imputed])
             latest = records.latest_gp_state(self.trials, "mixture")
             if maxiter is None and latest is not None and not refit_due(latest[1], now):
                 maxiter = 0
             try:
                 anchor_only = MultiFidelitySurrogate("mixture").fit(
-                    x, y_fit, n_weights=self.spec.k, y_scale_floor=fitted.surrogate.mixture_prior_std(),
+                    target_inputs(anchor_weights), y_fit, n_weights=self.spec.k,
+                    y_scale_floor=fitted.surrogate.mixture_prior_std(),
                     init_state=latest[0] if latest else None, maxiter=maxiter,
                 )
                 refitted = maxiter != 0
             except SurrogateFitError:
                 anchor_only = None
-        trust = fidelity_trust.assess(
-            fitted.surrogate, obs.trial_numbers[rows], obs.values[rows], final, at_anchor_scale
-        )
-        return AnchorCheck(anchor_only, trust, np.vstack([obs.weights[rows][final], w_stopped]), refitted)
+        trust = fidelity_trust.assess(fitted.surrogate, runs, values, final, np.flatnonzero(at_scale))
+        return AnchorCheck(anchor_only, trust, anchor_weights, refitted)
 
     # -- compute spent --------------------------------------------------------------------------
     def trial_cost(self, t: FrozenTrial) -> tuple[float, float]:
@@ -522,5 +527,5 @@ def incumbent_weights(
 ) -> np.ndarray:
     """Distinct ``tried`` mixtures, best predicted at fidelity ``z`` (the target by default) first."""
     uniq = np.unique(np.round(tried, 10), axis=0)
-    mean, _ = surrogate.predict(np.column_stack([uniq, np.broadcast_to(np.asarray(z, float), (len(uniq), 2))]))
+    mean, _ = surrogate.predict(inputs_at(uniq, z))
     return uniq[np.argsort(mean)[:n]]

@@ -94,10 +94,15 @@ class FidelityAxes:
         )
 
 
+def inputs_at(weights: np.ndarray, z: tuple[float, float] | np.ndarray) -> np.ndarray:
+    """Model inputs of mixtures ``weights`` (n, k) at one fidelity ``z`` (model coordinates)."""
+    weights = np.atleast_2d(np.asarray(weights, dtype=float))
+    return np.column_stack([weights, np.broadcast_to(np.asarray(z, dtype=float), (len(weights), 2))])
+
+
 def target_inputs(weights: np.ndarray) -> np.ndarray:
     """Model inputs of mixtures at the target fidelity, which :class:`FidelityAxes` puts at z = 0."""
-    weights = np.atleast_2d(np.asarray(weights, dtype=float))
-    return np.column_stack([weights, np.zeros((len(weights), 2))])
+    return inputs_at(weights, (0.0, 0.0))
 
 
 class CoregionalizedFidelityKernel(Kernel):
@@ -308,9 +313,9 @@ class MultiFidelitySurrogate:
             raise SurrogateFitError("no finite observations to fit")
         self.n_weights = n_weights
         self._y_mean = float(y.mean())
-        self._y_std = float(y.std()) if len(y) > 1 and y.std() > 1e-12 else 1.0
-        if y_scale_floor > 0.0 and math.isfinite(y_scale_floor):
-            self._y_std = max(self._y_std if len(y) > 1 and y.std() > 1e-12 else 0.0, y_scale_floor)
+        spread = float(y.std()) if len(y) > 1 and y.std() > 1e-12 else 0.0
+        floor = y_scale_floor if math.isfinite(y_scale_floor) and y_scale_floor > 0.0 else 0.0
+        self._y_std = max(spread, floor) or 1.0
         train_x = torch.tensor(x, dtype=DTYPE)
         train_y = torch.tensor((y - self._y_mean) / self._y_std, dtype=DTYPE).unsqueeze(-1)
         covar, mean = _build_modules(self.kind, n_weights)
