@@ -225,6 +225,16 @@ def test_judge_names_every_way_adso_loses() -> None:
     assert judge("p", {"adso": base["gp-floats"]}).status == "N/A"
 
 
+def test_a_baseline_that_keeps_1pct_only_past_the_budget_did_not_reach_it_within_it() -> None:
+    """Baselines run past ADSO's budget; keeping 1% only there says nothing about ADSO, whose
+    FLOPs beyond the budget were never measured: the final regrets at the budget decide."""
+    base = {"gp-floats": _summary("gp-floats", 8.0, [0.002, 0.003, 0.004])}
+    adso_never = dict(base, adso=_summary("adso", math.inf, [0.002, 0.003, 0.004]))
+    assert judge("p", adso_never).status == "NOT MET"  # no budget given: the whole traces count
+    assert judge("p", adso_never, budget=5.0).status == "MET"
+    assert judge("p", adso_never, budget=8.0).status == "NOT MET"  # reached within the budget
+
+
 # --- configuration, resumability, problems ----------------------------------------------------
 
 
