@@ -52,8 +52,7 @@ class Proposal:
     score: float
     target_mean: float
     target_std: float
-    # which model proposed it (startup, multi-fidelity, anchor-only, or a test of the cheap
-    # fidelities), and what the cheap data added at the anchor runs (nats per run;
+    # which model proposed it, and what the cheap data added at the anchor runs (nats per run;
     # see optuna_adso.fidelity_trust): stored with the claim, for users and benchmarks to read
     basis: str = "multi-fidelity"
     cheap_gain: float | None = None

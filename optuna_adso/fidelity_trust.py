@@ -32,8 +32,7 @@ unrelated worlds; informative ones add several nats)."""
 
 UNEARNED_TARGET_SHARE = 0.85
 """While cheap fidelities have not earned their place, at least this share of the effort goes to
-the anchor; the rest keeps testing them, by cheap runs at the anchor runs' mixtures (see
-:func:`optuna_adso.proposer.paired_tests`)."""
+the anchor; the rest keeps testing them (a verdict needs cheap data near the anchor runs)."""
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ keeps concurrent proposals apart (see :mod:`optuna_adso.claims`).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 from optuna.trial import FrozenTrial
@@ -49,34 +48,6 @@ def allowed_fidelities(model: StudyModel, trust: FidelityTrust | None = None) ->
     return fidelities
 
 
-def _is_taken(p: Proposal, taken: Sequence[tuple[np.ndarray, float]]) -> bool:
-    return any(scale == p.fidelity.scale and np.abs(w - p.weights).max() <= 1e-7 for w, scale in taken)
-
-
-def paired_tests(
-    acq: Acquisition, anchor_weights: np.ndarray, taken: Sequence[tuple[np.ndarray, float]]
-) -> list[Proposal]:
-    """Cheap runs that test the cheap fidelities where the held-out verdict is made, best first.
-
-    One per complete anchor run that has no cheap run at its mixture yet (the verdict scores
-    those runs' final values with and without the cheap data, and a cheap twin at the same
-    mixture is the most direct evidence of how the scales relate).  Each goes to the cheap
-    fidelity that buys the most information about the anchor per unit cost there (``acq`` offers
-    the cheap fidelities only); where the acquisition's gate closes every one of them, the
-    cheapest.  Anchor runs the acquisition values more come first.
-    """
-    cheap_scales = {f.scale for f in acq.fidelities}
-    scored = []
-    for w in np.unique(np.round(np.atleast_2d(anchor_weights), 10), axis=0):
-        if any(scale in cheap_scales and np.abs(v - w).max() <= 1e-7 for v, scale in taken):
-            continue
-        values = acq.score_fidelities(w)
-        j = int(np.argmax(values)) if values.max() > 0.0 else int(np.argmin([f.relative_cost for f in acq.fidelities]))
-        scored.append((float(values[j]), w, acq.fidelities[j]))
-    scored.sort(key=lambda t: -t[0])
-    return [Proposal(w, f, value, math.nan, math.nan, basis="test") for value, w, f in scored]
-
-
 def _believe(model: MultiFidelitySurrogate, x: np.ndarray) -> MultiFidelitySurrogate:
     """Kriging believer: condition on ``x`` returning the model's own mean there."""
     return model.condition_on(x, model.predict(x)[0])
@@ -108,29 +79,15 @@ class Proposer:
         self.taken = list(held.taken)
         adso = settings.method == "adso"
         self.goal_z = model.anchor_z() if adso else (0.0, 0.0)
-        self.overhead = settings.run_overhead if adso else 0.0
         self.trust = check.trust if check is not None else None
         self.fidelities = allowed_fidelities(model, self.trust)
         surrogate = fitted.surrogate
         self.basis = "multi-fidelity"
         pending = held.pending_inputs(fitted.observations, fitted.axes)
         tried = fitted.observations.weights
-        self.tests: list[Proposal] = []
-        if check is not None and check.hedged:
-            # The hedge: cheap fidelities have not earned their place.  Within the share the floor
-            # leaves them, they are tested where the verdict is made (a cheap run at the mixture
-            # of an anchor run); every anchor run is proposed as target-only BO would, from the
-            # anchor's own runs alone, never by the model under test.
-            cheap = [f for f in self.fidelities if f.scale != model.anchor_scale]
-            if cheap:
-                tester = _believe(surrogate, pending) if len(pending) else surrogate
-                self.tests = paired_tests(
-                    Acquisition(tester, cheap, incumbent_weights(tester, tried, z=self.goal_z),
-                                run_overhead=self.overhead, goal_z=self.goal_z),
-                    check.anchor_weights[: check.trust.n_runs],
-                    self.taken,
-                )
-            self.fidelities = [f for f in self.fidelities if f.scale == model.anchor_scale]
+        if check is not None and check.hedged and all(f.scale == model.anchor_scale for f in self.fidelities):
+            # The hedge: cheap fidelities have not earned their place, so the anchor's runs are
+            # proposed as target-only BO would, from the anchor's own runs alone.
             surrogate, tried = check.anchor_only, check.anchor_weights
             self.basis = "anchor-only"
             pending = pending[np.all(np.isclose(pending[:, -2:], self.goal_z), axis=1)] if len(pending) else pending
@@ -139,6 +96,7 @@ class Proposer:
         self.incumbents = incumbent_weights(surrogate, tried, z=self.goal_z)
         self.rule = settings.acquisition_rule
         self.exponent = 0.99**n_model_trials if settings.method == "paper" else 1.0
+        self.overhead = settings.run_overhead if adso else 0.0
         self.surrogate = surrogate
         # Workers asking at the same moment see the same data.  Re-create what an earlier
         # in-flight trial is proposing (same data, its own random stream) and treat it as pending,
@@ -156,15 +114,9 @@ class Proposer:
         return optimize_acquisition(acq, self.spec, stream, n_candidates=self.n_candidates, taken=self.taken)
 
     def best(self) -> Proposal:
-        """The best (mixture, fidelity) no known run holds: a test of the cheap fidelities when
-        the hedge leaves room for one and an anchor run lacks its cheap twin, else the
-        acquisition's choice."""
-        tests = [p for p in self.tests if not _is_taken(p, self.taken)]
-        if tests:
-            p = tests[0]
-        else:
-            p = self._best(self.rng)
-            p.basis = self.basis
+        """The best (mixture, fidelity) no known run holds."""
+        p = self._best(self.rng)
+        p.basis = self.basis
         if self.trust is not None and self.trust.decided:
             p.cheap_gain = self.trust.cheap_gain
         return p
@@ -172,6 +124,4 @@ class Proposer:
     def exclude(self, p: Proposal) -> None:
         """Another run holds ``p``: mark it taken and pending."""
         self.taken.append((p.weights, p.fidelity.scale))
-        if p.basis == "test":
-            return  # a test is no point of the anchor-only model: nothing to believe
         self.surrogate = _believe(self.surrogate, np.column_stack([p.weights[None], np.array([p.fidelity.z])]))

@@ -15,8 +15,7 @@ import optuna_adso as adso
 from optuna_adso import fidelity_trust
 from optuna_adso.acquisition import Acquisition, Fidelity, optimize_acquisition
 from optuna_adso.fidelity_trust import MIN_ANCHOR_RUNS, FidelityTrust, assess
-from optuna_adso import records
-from optuna_adso.proposer import allowed_fidelities, paired_tests, target_share_floor
+from optuna_adso.proposer import allowed_fidelities, target_share_floor
 from optuna_adso.simplex import sample_simplex
 from optuna_adso.space import make_mixture_spec
 from optuna_adso.study_model import StudyModel
@@ -212,30 +211,6 @@ def test_the_costliest_offered_fidelity_is_never_gated_when_the_target_is_beyond
     assert p.fidelity == top
 
 
-def test_paired_tests_put_a_cheap_run_at_each_anchor_mixture_that_lacks_one():
-    """While hedged, cheap runs are tests of the verdict: one per anchor run without a cheap
-    twin, at a cheap fidelity only, best first; an anchor mixture that has one is skipped."""
-    x, y, run, final_rows, w_anchor = _two_fidelity_data(unrelated_effect, n_cheap=12, n_anchor=5)
-    x, y = x[12:], y[12:]  # anchor runs only: no cheap twin anywhere yet
-    with single_threaded():
-        multi = MultiFidelitySurrogate().fit(np.vstack([x, [[1 / 3, 1 / 3, 1 / 3, -1.0, 0.0]]]),
-                                             np.append(y, 0.5), n_weights=3)
-    small = Fidelity(1e7, 100, (-1.0, 0.0), 0.01)
-    mid = Fidelity(1e8, 100, (-0.5, 0.0), 0.1)
-    acq = Acquisition(multi, [small, mid], w_anchor[:2])
-    taken = [(w, 1e9) for w in w_anchor] + [(w_anchor[0], 1e8)]
-    tests = paired_tests(acq, w_anchor, taken)
-    assert len(tests) == len(w_anchor) - 1
-    tested = np.array([t.weights for t in tests])
-    assert not np.any(np.all(np.isclose(tested, w_anchor[0]), axis=1))
-    for t in tests:
-        assert t.basis == "test" and t.fidelity in (small, mid)
-        assert np.any(np.all(np.isclose(w_anchor, t.weights), axis=1))
-    assert [t.score for t in tests] == sorted((t.score for t in tests), reverse=True)
-    # the anchor scale is not a cheap scale: a twin there does not count
-    assert len(paired_tests(acq, w_anchor, [])) == len(w_anchor)
-
-
 # --- in a study -----------------------------------------------------------------------------
 
 
@@ -278,21 +253,6 @@ def test_a_study_with_unrelated_small_scales_runs_like_target_only_bo():
     model = StudyModel.of(study)
     at_top, total = model.spending(1e9)
     assert at_top / total >= 0.6
-    # once hedged, the anchor's runs come from the anchor-only GP and every cheap run is a test
-    # at the mixture of an earlier anchor run, never a proposal of the model under test
-    bases = [records.read_proposal(t).get("basis") for t in study.trials]
-    hedged_from = bases.index("anchor-only")
-    anchor_mixtures = []
-    for t, basis in zip(study.trials, bases):
-        w = np.array([t.params[f"mix/{d}"] for d in "abc"])
-        if t.number >= hedged_from and basis != "startup":
-            if t.params["model_size"] == 1e9:
-                assert basis == "anchor-only", (t.number, basis)
-            else:
-                assert basis == "test", (t.number, basis)
-                assert any(np.allclose(w, v) for v in anchor_mixtures)
-        if t.params["model_size"] == 1e9:
-            anchor_mixtures.append(w)
     rec = adso.recommend(study)
     assert any("have not earned" in note for note in rec.notes), rec.notes
     # the target-only GP's answer is a good mixture at the target
