@@ -428,7 +428,7 @@ def write_report(
         f"ADSO loses on nothing on {met} of {len(verdicts)} problems"
         + (f"; **it loses on {len(lost)}**: {', '.join(v.problem for v in lost)}." if lost else "."),
         "A loss is any of: a higher median, 90th-percentile or worst-seed final regret (beyond",
-        f"{FLOOR_TOL:g} of the gap), or more FLOPs to a kept 1%.",
+        f"{FLOOR_TOL:g} of the gap), or more FLOPs to a kept 1% (a baseline that keeps 1% only past the budget did not reach it within it).",
         "",
         *headline_table(summaries, verdicts),
         "",
