@@ -208,3 +208,31 @@ def test_thin_observations_keeps_highest_priority():
     assert len(idx) == 30 and np.all(np.diff(idx) > 0)
     np.testing.assert_array_equal(idx, np.arange(70, 100))
     np.testing.assert_array_equal(thin_observations(10, 30, priority[:10], rng), np.arange(10))
+
+
+def test_the_anchor_only_gp_does_not_thread_a_wiggly_function_through_noisy_runs():
+    """A dozen noisy final values of a smooth effect: with GPSampler's lengthscale prior the
+    target-only GP keeps its lengthscales long (the earlier log-normal prior let them fall to
+    0.08-0.17 here, a function through every lucky run that its EI then chased)."""
+    spec = make_mixture_spec("m", [f"d{i}" for i in range(6)])
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        w = sample_simplex(rng, 14, spec, face_fraction=0.0)
+        y = 0.3 * w[:, 0] - 0.2 * w[:, 1] + 0.05 * rng.normal(size=len(w))
+        with single_threaded():
+            gp = MultiFidelitySurrogate("mixture").fit(np.column_stack([w, np.zeros((14, 2))]), y, n_weights=6)
+        lengthscales = gp.model.covar_module.inner.base_kernel.lengthscale.detach().numpy()
+        assert lengthscales.min() >= 0.2, lengthscales
+
+
+def test_the_lengthscale_prior_is_gpsamplers():
+    """log p(l) = -0.1 (l^2 + l^-2): its mode is 1, and it is symmetric in log l."""
+    import torch
+
+    from optuna_adso.surrogate import InverseSquaredLengthscalePrior
+
+    prior = InverseSquaredLengthscalePrior()
+    ls = torch.tensor([0.1, 0.5, 1.0, 2.0, 10.0], dtype=torch.float64)
+    lp = prior.log_prob(ls).numpy()
+    assert int(np.argmax(lp)) == 2 and lp[2] == pytest.approx(-0.2)
+    assert lp[1] == pytest.approx(lp[3]) and lp[0] == pytest.approx(lp[4]) == pytest.approx(-0.1 * (0.01 + 100))
