@@ -40,24 +40,31 @@ def startup_weights(study: optuna.Study, trial: FrozenTrial, model: StudyModel, 
     if stored is not None:
         return np.array(stored, dtype=float)
     spec = model.spec
+    uniform = np.full(spec.k, 1.0 / spec.k)
+    if spec.has_bounds:
+        uniform = project_to_bounded_simplex(uniform[None], np.array(spec.lower), np.array(spec.upper))[0]
     held = []
+    earlier = False
     for other in model.trials:
         if other.number == trial.number or other.state not in HOLDING_STATES:
             continue
+        earlier = earlier or other.number < trial.number
         point = model.held_points[other.number]
         other_start = records.stored_startup_weights(other)
         if point is not None:
             held.append(point.weights)
         elif other_start is not None:
             held.append(np.array(other_start, dtype=float))
+    if not held and earlier:
+        # Workers starting at once: an earlier trial that holds nothing yet is taking the uniform
+        # mixture, so this one keeps away from it rather than run it twice.
+        held.append(uniform)
     if held:
         cands = sample_simplex(rng, 256, spec, face_fraction=0.0)
         gaps = np.linalg.norm(cands[:, None, :] - np.asarray(held)[None, :, :], axis=2).min(axis=1)
         w = cands[int(np.argmax(gaps))]
     else:
-        w = np.full(spec.k, 1.0 / spec.k)
-        if spec.has_bounds:
-            w = project_to_bounded_simplex(w[None], np.array(spec.lower), np.array(spec.upper))[0]
+        w = uniform
     records.write_startup_weights(study, trial, w)
     return w
 

@@ -393,3 +393,15 @@ def test_a_retried_trial_keeps_its_mixture_and_its_plan():
     np.testing.assert_allclose(mixture_params(retry), [weights[d] for d in DOMAINS])
     assert retry.params["model_size"] == original.params["model_size"]
     assert retry.system_attrs.get("adso:stop_step") == original.system_attrs.get("adso:stop_step")
+
+
+def test_workers_starting_at_once_do_not_both_run_the_uniform_mixture():
+    """Trial 0 takes the uniform mixture first; a trial that starts before trial 0 has written
+    anything must not take it too (under load four workers once ran it twice)."""
+    sampler = adso.ADSOSampler(target={"step": 10}, seed=0)
+    study = optuna.create_study(sampler=sampler)
+    first, second = study.ask(), study.ask()  # both running, neither has suggested yet
+    w_second = adso.suggest_mixture(second, "mix", ["a", "b", "c"])
+    assert not np.allclose(list(w_second.values()), 1 / 3)
+    w_first = adso.suggest_mixture(first, "mix", ["a", "b", "c"])
+    assert not np.allclose(list(w_first.values()), list(w_second.values()))
