@@ -19,7 +19,9 @@ Knows nothing of Optuna.  Two acquisition rules:
 
 The optimizer scores a large candidate set on the simplex (uniform draws, faces and vertices,
 and neighbours of the best mixtures), then refines the best pairs by local moves that also step
-onto faces.  It is vectorized and takes well under a second.
+onto faces.  It is vectorized and takes well under a second.  When the mixture declares a pool
+of candidates (:mod:`optuna_adso.pool`), the pool members are the candidate set and nothing is
+refined: every proposal and recommendation is a pool member.
 """
 
 from __future__ import annotations
@@ -68,7 +70,11 @@ def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.n
 def candidate_mixtures(
     rng: np.random.Generator, spec: MixtureSpec, n: int, anchors: np.ndarray | None = None
 ) -> np.ndarray:
-    """Uniform draws, draws on faces, all vertices (when allowed), and neighbours of anchors."""
+    """Uniform draws, draws on faces, all vertices (when allowed), and neighbours of anchors;
+    the pool members alone when the mixture declares a pool."""
+    pool = spec.pool
+    if pool is not None:
+        return pool
     parts = [sample_simplex(rng, n, spec, face_fraction=0.35)]
     vertices = np.eye(spec.k)
     if spec.has_bounds:
@@ -189,7 +195,10 @@ class Acquisition:
 def _refine(
     f, w: np.ndarray, value: float, spec: MixtureSpec, rng: np.random.Generator, rounds: int
 ) -> tuple[np.ndarray, float]:
-    """Greedy local search maximizing ``f`` (vectorized over rows) from ``w``."""
+    """Greedy local search maximizing ``f`` (vectorized over rows) from ``w``; a pool member
+    stays put (its neighbours are not in the pool)."""
+    if spec.candidates:
+        return w, value
     for _ in range(rounds):
         moves = np.vstack([w[None], local_moves(rng, w[None], spec, per_anchor=48)])
         s = f(moves)
@@ -267,7 +276,7 @@ def optimize_acquisition(
             if value > best[0]:
                 best = (value, w, j)
     value, w, j = best
-    w = normalize_rows(w)[0]
+    w = w if spec.candidates else normalize_rows(w)[0]  # a pool member exactly as declared
     _, mean_t, var_t = acq.target_ei(w[None])
     return Proposal(w, acq.fidelities[j], float(value), float(mean_t[0]), float(np.sqrt(var_t[0])))
 
@@ -301,6 +310,6 @@ def minimize_target_mean(
         w, v = _refine(objective, cands[start], float(values[start]), spec, rng, n_refine_rounds)
         if v > best_v:
             best_w, best_v = w, v
-    best_w = normalize_rows(best_w)[0]
+    best_w = best_w if spec.candidates else normalize_rows(best_w)[0]
     mean, var = surrogate.predict(inputs_at(best_w[None], z))
     return best_w, float(mean[0]), float(np.sqrt(var[0]))

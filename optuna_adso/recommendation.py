@@ -20,6 +20,7 @@ import numpy as np
 import optuna
 
 from optuna_adso.acquisition import minimize_target_mean
+from optuna_adso.pool import nearest_member
 from optuna_adso.space import trial_weights
 from optuna_adso.study_model import SettingsSource, StudyModel, settings_for_study
 from optuna_adso.surrogate import SurrogateFitError, single_threaded
@@ -79,6 +80,9 @@ def _recommend(study: optuna.Study, sampler: SettingsSource | None, seed: int) -
         tried = [trial_weights(t, model.spec) for t in model.trials]
         tried = [w for w in tried if w is not None]
         w = tried[-1] if tried else np.full(model.spec.k, 1.0 / model.spec.k)
+        pool = model.spec.pool
+        if pool is not None:  # the pool member nearest to it: a recommendation is always buildable
+            w = pool[nearest_member(pool, w)[0]]
         return Recommendation(
             dict(zip(model.spec.domains, map(float, w))), math.nan, math.nan, spent, target,
             n_trials, 0, [f"no model yet ({exc}); returning the latest tried mixture"],

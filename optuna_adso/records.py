@@ -8,7 +8,8 @@ the others ask it in plain Python values.
 
 Study system attributes:
 
-- ``adso:mixture:<name>``: a mixture declaration ``{"domains", "lower", "upper"}``.
+- ``adso:mixture:<name>``: a mixture declaration ``{"domains", "lower", "upper"}``, plus
+  ``"candidates"`` (a list of weight lists) when the study may only run a pool of mixtures.
 - ``adso:scale:<name>``: a scale declaration, the sorted list of runnable scales.
 - ``adso:config``: what the study is for (target, cost model, method, fidelity settings),
   written by the sampler so that other processes answer for the same target.
@@ -22,6 +23,13 @@ Trial system attributes:
 - ``adso:startup_weights``: a startup trial's space-filling mixture.
 - ``adso:prune_reason``, ``adso:pruner_checked_step``: the pruner's decisions.
 - ``adso:fail_reason``: why the objective failed.
+- ``adso:import_hash``: an imported run's content hash (see :mod:`optuna_adso.runs_io`).
+
+Trial user attributes of an imported run (visible in optuna-dashboard):
+
+- ``adso:imported``: where it came from (a file name); ``adso:run_id``: its id there.
+- ``adso:domains``: per-domain values by step, ``{"<step>": {domain: value}}``.
+- ``adso:cost``: the cost the source recorded for it.
 """
 
 from __future__ import annotations
@@ -48,6 +56,11 @@ STARTUP_WEIGHTS = "adso:startup_weights"
 PRUNE_REASON = "adso:prune_reason"
 PRUNER_CHECKED_STEP = "adso:pruner_checked_step"
 FAIL_REASON = "adso:fail_reason"
+IMPORT_HASH = "adso:import_hash"
+IMPORTED = "adso:imported"
+IMPORTED_RUN_ID = "adso:run_id"
+DOMAIN_VALUES = "adso:domains"
+RUN_COST = "adso:cost"
 
 MAX_CONFIG_CHARS = 60_000
 """A study attribute is a TEXT column (64 KiB on MySQL); a longer configuration is refused."""
@@ -121,9 +134,19 @@ def _declare(study: optuna.Study, key: str, value: str, what: str) -> None:
 
 
 def declare_mixture(
-    study: optuna.Study, name: str, domains: Sequence[str], lower: Sequence[float], upper: Sequence[float]
+    study: optuna.Study,
+    name: str,
+    domains: Sequence[str],
+    lower: Sequence[float],
+    upper: Sequence[float],
+    candidates: Sequence[Sequence[float]] = (),
 ) -> None:
-    text = json.dumps({"domains": list(domains), "lower": list(lower), "upper": list(upper)})
+    """``candidates``: the pool of mixtures the study may run (empty: the whole simplex).  The key
+    is written only for a pool, so a study without one keeps the declaration it always had."""
+    decl: dict[str, Any] = {"domains": list(domains), "lower": list(lower), "upper": list(upper)}
+    if candidates:
+        decl["candidates"] = [[float(x) for x in c] for c in candidates]
+    text = json.dumps(decl)
     _declare(study, MIXTURE_PREFIX + name, text, f"mixture {name!r}")
 
 
@@ -132,7 +155,7 @@ def declare_scale(study: optuna.Study, name: str, choices: Sequence[float]) -> N
 
 
 def declared_mixtures(attrs: Mapping[str, Any]) -> list[tuple[str, dict[str, list[Any]]]]:
-    """(name, {"domains", "lower", "upper"}) of every mixture declared, by name."""
+    """(name, {"domains", "lower", "upper"[, "candidates"]}) of every mixture declared, by name."""
     return [
         (key[len(MIXTURE_PREFIX) :], json.loads(value))
         for key, value in sorted(attrs.items())
@@ -267,6 +290,48 @@ def pruner_checked_step(trial: FrozenTrial) -> float | None:
 
 def write_pruner_checked_step(study: optuna.Study, trial: AnyTrial, step: int) -> None:
     set_trial_attr(study, trial, PRUNER_CHECKED_STEP, step)
+
+
+# --- imported runs ----------------------------------------------------------------------------
+
+
+def import_attrs(
+    source: str, run_id: str, content_hash: str, domain_values: Mapping[str, Mapping[str, float]],
+    cost: float | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(user attrs, system attrs) that mark a trial as an imported run, not a proposal."""
+    user: dict[str, Any] = {IMPORTED: source, IMPORTED_RUN_ID: run_id}
+    if domain_values:
+        user[DOMAIN_VALUES] = {str(k): dict(v) for k, v in domain_values.items()}
+    if cost is not None:
+        user[RUN_COST] = cost
+    return user, {IMPORT_HASH: content_hash}
+
+
+def is_imported(trial: FrozenTrial) -> bool:
+    return IMPORTED in trial.user_attrs or IMPORT_HASH in trial.system_attrs
+
+
+def import_hash(trial: FrozenTrial) -> str | None:
+    return trial.system_attrs.get(IMPORT_HASH)
+
+
+def imported_run_id(trial: FrozenTrial) -> str | None:
+    run_id = trial.user_attrs.get(IMPORTED_RUN_ID)
+    return None if run_id is None else str(run_id)
+
+
+def domain_values(trial: FrozenTrial) -> dict[int, dict[str, float]]:
+    """Per-domain values by step, as an import stored them (empty for other trials)."""
+    raw = trial.user_attrs.get(DOMAIN_VALUES)
+    if not isinstance(raw, Mapping):
+        return {}
+    return {int(float(k)): {str(d): float(v) for d, v in vals.items()} for k, vals in raw.items()}
+
+
+def run_cost(trial: FrozenTrial) -> float | None:
+    cost = trial.user_attrs.get(RUN_COST)
+    return None if cost is None else float(cost)
 
 
 # --- failures ----------------------------------------------------------------------------------

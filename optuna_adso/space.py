@@ -22,21 +22,35 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_adso import records
+from optuna_adso.pool import MEMBER_TOLERANCE, nearest_member, validate_candidates
 from optuna_adso.simplex import normalize_rows, project_to_bounded_simplex
 from optuna_adso.validation import as_number, as_positive
 
 _EPS = 1e-12
+POOL_INDEX = "pool_index"
 _ABSURD = 1e150  # a "value" this large is a bug upstream; squaring it overflows the GP's scaling
 
 
 @dataclass(frozen=True)
 class MixtureSpec:
-    """A mixture over named domains with optional per-domain weight bounds."""
+    """A mixture over named domains with optional per-domain weight bounds, and optionally a
+    finite pool of candidate mixtures (weights in ``domains`` order) the study may only run."""
 
     name: str
     domains: tuple[str, ...]
     lower: tuple[float, ...]
     upper: tuple[float, ...]
+    candidates: tuple[tuple[float, ...], ...] = ()
+
+    @property
+    def pool(self) -> np.ndarray | None:
+        """The candidate pool as an (m, k) array; None when the whole simplex is searched."""
+        return np.array(self.candidates, dtype=float) if self.candidates else None
+
+    @property
+    def pool_param_name(self) -> str:
+        """The categorical parameter (pool index) non-ADSO samplers search a pool with."""
+        return f"{self.name}/{POOL_INDEX}"
 
     @property
     def k(self) -> int:
@@ -91,6 +105,7 @@ def make_mixture_spec(
     available_tokens: Mapping[str, float] | None = None,
     max_epochs: float | None = None,
     total_tokens: float | None = None,
+    candidates: Sequence[Mapping[str, float] | Sequence[float]] | None = None,
 ) -> MixtureSpec:
     """Validate a mixture declaration and turn token budgets into upper bounds on the weights."""
     if not isinstance(name, str) or not name or "/" in name:
@@ -141,7 +156,12 @@ def make_mixture_spec(
         raise ValueError(
             f"the max weights sum to {sum(upper):g} < 1: not enough tokens or room for any mixture"
         )
-    return MixtureSpec(name, tuple(domains), tuple(lower), tuple(upper))
+    pool: tuple[tuple[float, ...], ...] = ()
+    if candidates is not None:
+        if POOL_INDEX in domains:
+            raise ValueError(f"a mixture with candidates cannot have a domain named {POOL_INDEX!r} (its parameter)")
+        pool = validate_candidates(candidates, domains, lower, upper)
+    return MixtureSpec(name, tuple(domains), tuple(lower), tuple(upper), pool)
 
 
 def make_scale_spec(name: str, choices: Sequence[float]) -> ScaleSpec:
@@ -174,6 +194,7 @@ def suggest_mixture(
     available_tokens: Mapping[str, float] | None = None,
     max_epochs: float | None = None,
     total_tokens: float | None = None,
+    candidates: Sequence[Mapping[str, float] | Sequence[float]] | None = None,
 ) -> dict[str, float]:
     """Suggest a data mixture: ``{domain: weight}``, weights >= 0 summing to 1.
 
@@ -185,6 +206,11 @@ def suggest_mixture(
     ``available_tokens`` (tokens per domain) with ``max_epochs`` (repetition cap) and
     ``total_tokens`` (tokens of the target run) bound each weight by
     ``available_tokens[d] * max_epochs / total_tokens``.
+
+    ``candidates``: a finite pool of mixtures (dicts over exactly ``domains``, or weight lists in
+    their order) when only those can be built.  ADSOSampler then proposes and recommends pool
+    members only; any other sampler picks one with a categorical parameter
+    ``<name>/pool_index``.
     """
     spec = make_mixture_spec(
         name,
@@ -194,8 +220,11 @@ def suggest_mixture(
         available_tokens=available_tokens,
         max_epochs=max_epochs,
         total_tokens=total_tokens,
+        candidates=candidates,
     )
-    records.declare_mixture(trial.study, name, spec.domains, spec.lower, spec.upper)
+    records.declare_mixture(trial.study, name, spec.domains, spec.lower, spec.upper, spec.candidates)
+    if spec.candidates:
+        return _suggest_pool_member(trial, spec)
     lower, upper = np.array(spec.lower), np.array(spec.upper)
     if getattr(trial.study.sampler, "samples_mixtures_jointly", False):
         raw = np.array(
@@ -216,6 +245,32 @@ def suggest_mixture(
     return mixture
 
 
+def _suggest_pool_member(trial: optuna.Trial, spec: MixtureSpec) -> dict[str, float]:
+    """A pool member: the one ADSOSampler proposed (its weights as parameters), or a categorical
+    choice of index under any other sampler, so that baselines search the same pool."""
+    pool = spec.pool
+    assert pool is not None
+    if getattr(trial.study.sampler, "samples_mixtures_jointly", False):
+        raw = np.array(
+            [
+                trial.suggest_float(spec.param_name(d), lo, hi)
+                for d, lo, hi in zip(spec.domains, spec.lower, spec.upper)
+            ]
+        )
+        index, gap = nearest_member(pool, normalize_rows(raw)[0])
+        if gap > MEMBER_TOLERANCE:
+            raise ValueError(
+                f"trial {trial.number}: mixture {spec.name!r} = {raw.tolist()} is not a member of its "
+                f"candidate pool (nearest: candidates[{index}], off by {gap:.3g}); an enqueued or fixed "
+                "mixture must be one of the candidates"
+            )
+    else:
+        index = int(trial.suggest_categorical(spec.pool_param_name, list(range(len(pool)))))
+    mixture = {d: float(x) for d, x in zip(spec.domains, spec.candidates[index])}
+    trial.set_user_attr(spec.name, mixture)
+    return mixture
+
+
 def suggest_scale(trial: optuna.Trial, name: str, choices: Sequence[float]) -> float:
     """Suggest a model scale (e.g. parameter count) among ``choices``; ADSO treats it as a fidelity."""
     spec = make_scale_spec(name, choices)
@@ -228,7 +283,10 @@ def suggest_scale(trial: optuna.Trial, name: str, choices: Sequence[float]) -> f
 
 def mixture_specs_from_attrs(study_attrs: Mapping[str, Any]) -> list[MixtureSpec]:
     return [
-        MixtureSpec(name, tuple(d["domains"]), tuple(d["lower"]), tuple(d["upper"]))
+        MixtureSpec(
+            name, tuple(d["domains"]), tuple(d["lower"]), tuple(d["upper"]),
+            tuple(tuple(float(x) for x in c) for c in d.get("candidates", ())),
+        )
         for name, d in records.declared_mixtures(study_attrs)
     ]
 

@@ -1,7 +1,7 @@
 """The startup design: the runs a study makes before its model is trusted.
 
 The uniform mixture first, then each run as far from every held mixture as a few hundred draws
-allow; scales are visited in turn, big ones stopped early when stops are planned.  Independent
+allow (with a candidate pool: its members only, the one nearest uniform first); scales are visited in turn, big ones stopped early when stops are planned.  Independent
 draws cluster in the middle of the simplex, where mixtures differ little: a model fitted on them
 learns that mixtures hardly matter and then only crawls around its first good point.
 """
@@ -16,6 +16,7 @@ from optuna.trial import FrozenTrial
 
 from optuna_adso import records
 from optuna_adso.acquisition import Fidelity, Proposal
+from optuna_adso.pool import nearest_member
 from optuna_adso.simplex import project_to_bounded_simplex, sample_simplex
 from optuna_adso.study_model import HOLDING_STATES, StudyModel
 
@@ -43,6 +44,9 @@ def startup_weights(study: optuna.Study, trial: FrozenTrial, model: StudyModel, 
     uniform = np.full(spec.k, 1.0 / spec.k)
     if spec.has_bounds:
         uniform = project_to_bounded_simplex(uniform[None], np.array(spec.lower), np.array(spec.upper))[0]
+    pool = spec.pool
+    if pool is not None:  # a pool: its member nearest the uniform mixture first
+        uniform = pool[nearest_member(pool, uniform)[0]]
     held = []
     earlier = False
     for other in model.trials:
@@ -60,7 +64,7 @@ def startup_weights(study: optuna.Study, trial: FrozenTrial, model: StudyModel, 
         # mixture, so this one keeps away from it rather than run it twice.
         held.append(uniform)
     if held:
-        cands = sample_simplex(rng, 256, spec, face_fraction=0.0)
+        cands = pool if pool is not None else sample_simplex(rng, 256, spec, face_fraction=0.0)
         gaps = np.linalg.norm(cands[:, None, :] - np.asarray(held)[None, :, :], axis=2).min(axis=1)
         w = cands[int(np.argmax(gaps))]
     else:
