@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time, __getattr__ below
     from optuna_adso.prediction import Prediction, predict
     from optuna_adso.pruner import ADSOPruner
     from optuna_adso.recommendation import Recommendation, recommend
+    from optuna_adso.runs_io import ImportReport, add_runs, export_runs
     from optuna_adso.sampler import ADSOSampler
     from optuna_adso.space import suggest_mixture, suggest_scale
     from optuna_adso.storage import open_storage
@@ -30,10 +31,13 @@ _PUBLIC = {
     "ADSOSampler": "optuna_adso.sampler",
     "FlopsBudget": "optuna_adso.budget",
     "FlopsCost": "optuna_adso.cost",
+    "ImportReport": "optuna_adso.runs_io",
     "Recommendation": "optuna_adso.recommendation",
     "Prediction": "optuna_adso.prediction",
     "TableCost": "optuna_adso.cost",
+    "add_runs": "optuna_adso.runs_io",
     "export_mixture": "optuna_adso.export",
+    "export_runs": "optuna_adso.runs_io",
     "open_storage": "optuna_adso.storage",
     "predict": "optuna_adso.prediction",
     "recommend": "optuna_adso.recommendation",

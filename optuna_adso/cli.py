@@ -7,6 +7,8 @@
     adso status study.yaml                     # progress, cost spent, current recommendation
     adso recommend study.yaml [--json]
     adso export study.yaml --format megatron -o mixture.json
+    adso import runs.csv --storage URL --study-name NAME [--dry-run]   # runs you already have
+    adso export-runs --storage URL --study-name NAME --out runs.csv
     adso plot study.yaml --out plots/          # PNGs of every figure
     adso dashboard --storage sqlite:///adso.db # optuna-dashboard on the study
 
@@ -378,6 +380,51 @@ def cmd_export(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _comma_list(text: str | None, what: str) -> list[str] | None:
+    if text is None:
+        return None
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    if not items:
+        raise CommandError(f"{what} expects a comma-separated list, got {text!r}", code=2)
+    return items
+
+
+def cmd_import(args: argparse.Namespace, extra: list[str]) -> int:
+    from optuna_adso.runs_io import add_runs
+
+    storage = open_storage(args.storage)
+    try:
+        study = optuna.load_study(study_name=args.study_name, storage=storage)
+    except KeyError:
+        if not args.create:
+            raise CommandError(
+                f"no study named {args.study_name!r} in {args.storage} (pass --create to make one)"
+            ) from None
+        study = optuna.create_study(study_name=args.study_name, storage=storage, direction=args.direction)
+    try:
+        report = add_runs(
+            study, args.runs, mixture_name=args.mixture_name, scale_name=args.scale_name,
+            domains=_comma_list(args.domains, "--domains"), scales=_comma_list(args.scales, "--scales"),
+            tokens_per_step=args.tokens_per_step, format=args.format, dry_run=args.dry_run,
+        )
+    except (ValueError, TypeError, ImportError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    print(report)
+    return 0
+
+
+def cmd_export_runs(args: argparse.Namespace, extra: list[str]) -> int:
+    from optuna_adso.runs_io import export_runs
+
+    study, _ = _study_from_args(args)
+    try:
+        path = export_runs(study, args.out)
+    except (ValueError, ImportError, OSError) as exc:
+        raise CommandError(str(exc)) from None
+    print(f"wrote the runs of study {study.study_name!r} to {path}", file=sys.stderr)
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace, extra: list[str]) -> int:
     from tqdm.auto import tqdm
 
@@ -454,6 +501,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data location of a domain (default: the config's domain paths, else the names)")
     p.add_argument("--drop-below", type=float, help="leave out domains at or below this weight")
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("import", help="add runs you already have (CSV, JSON Lines, Parquet) to a study")
+    p.add_argument("runs", help="the runs file (see docs/import.md for its columns)")
+    p.add_argument("--storage", required=True, help="storage URL, e.g. sqlite:///adso.db")
+    p.add_argument("--study-name", required=True)
+    p.add_argument("--format", choices=["csv", "jsonl", "parquet"], help="default: from the file's suffix")
+    p.add_argument("--dry-run", action="store_true", help="check the file and say what would be imported")
+    p.add_argument("--mixture-name", help="the name given to suggest_mixture (default: the study's, else mix)")
+    p.add_argument("--scale-name", help="the name given to suggest_scale (default: the study's, else model_size)")
+    p.add_argument("--domains", help="comma-separated domains, when the study declares none yet")
+    p.add_argument("--scales", help="comma-separated scale choices (1e8 or 100M), when the study declares none yet")
+    p.add_argument("--tokens-per-step", type=float, help="turns a 'tokens' column into steps")
+    p.add_argument("--create", action="store_true", help="create the study if the storage lacks it")
+    p.add_argument("--direction", choices=["minimize", "maximize"], default="minimize",
+                   help="direction of a study made by --create")
+    p.set_defaults(func=cmd_import)
+    p = sub.add_parser("export-runs", help="write a study's runs (CSV, JSON Lines or Parquet) for add_runs")
+    _study_options(p)
+    p.add_argument("--out", "-o", required=True, help="file to write; its suffix says the format")
+    p.set_defaults(func=cmd_export_runs)
     p = sub.add_parser("plot", help="write every figure as PNG (kaleido + Chromium) or HTML")
     _study_options(p)
     p.add_argument("--out", default="adso_plots")

@@ -1,0 +1,614 @@
+"""Runs in and out of files: start a study from ablations you already have, take its runs away.
+
+Nobody starts a mixture search from nothing.  :func:`add_runs` turns earlier runs (a CSV, JSON
+Lines or Parquet file, or a list of dicts) into finished trials of a study, with the parameters,
+reports and declarations a trial of this package has, so that :class:`~optuna_adso.ADSOSampler`
+and :func:`~optuna_adso.recommend` use them like any other run.  Every run is checked before
+anything is written: a bad file adds nothing.  An imported trial is marked (user attribute
+``adso:imported``) and carries a content hash, so importing the same file twice adds nothing.
+:func:`export_runs` writes a study's runs in the same long format.
+
+The long format is one row per (run, step)::
+
+    run,step,value,mix/web,mix/code,mix/books,model_size
+    a,100,3.91,0.5,0.3,0.2,20M
+    a,1000,3.20,0.5,0.3,0.2,20M
+
+- ``run``: the run's id.  ``step`` or ``tokens`` (converted with ``tokens_per_step``, an argument
+  or a column); ``value``: the objective at that step (NaN rows are skipped with a warning).
+- the mixture: ``<mixture name>/<domain>`` columns, columns named after the declared domains,
+  or a JSON column ``mixture``; weights >= 0 summing to 1 (within 1e-3).
+- the scale: a ``<scale name>`` or ``scale`` column, a number or a name like ``"20M"``/``"1.5B"``.
+- optional: ``domain/<name>`` per-domain values, ``cost`` (the run's cost, as the source counted it).
+
+JSON Lines also take one line per run: ``{"run": ..., "mixture": {...}, "model_size": ...,
+"steps": [...], "values": [...], "domain_values": [{...}, ...]}`` (``tokens`` for ``steps``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_adso import records
+from optuna_adso.runs_files import FORMATS, read_rows, rows_to_text, write_rows
+from optuna_adso.simplex import fix_rounding
+from optuna_adso.space import MixtureSpec, ScaleSpec, make_mixture_spec, make_scale_spec, trial_weights
+from optuna_adso.study_model import read_study
+
+__all__ = ["ImportReport", "Run", "add_runs", "export_runs", "parse_scale", "read_runs"]
+
+SUM_TOLERANCE = 1e-3
+"""An imported mixture's weights must sum to 1 within this (they are then normalized)."""
+
+DOMAIN_PREFIX = "domain/"
+DOMAIN_LOSS_ATTR = "val_losses"  # what the domain-loss plot reads (optuna_adso.visualization)
+_SCALE_UNITS = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
+_SCALE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*([kKmMbBgGtT]?)\s*$")
+
+
+# --- what a run is -------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One run read from a file: mixture and scale as written, reports by step."""
+
+    run_id: str
+    where: str  # the rows it came from, for error messages
+    mixture: dict[str, float]
+    scale: float | None
+    scale_label: str | None
+    reports: dict[int, float] = field(default_factory=dict)
+    domain_values: dict[int, dict[str, float]] = field(default_factory=dict)
+    cost: float | None = None
+
+
+@dataclass
+class ImportReport:
+    """What :func:`add_runs` did (or, with ``dry_run``, would do)."""
+
+    source: str
+    dry_run: bool
+    runs: list[str] = field(default_factory=list)  # ids of the runs imported (or to import)
+    trial_numbers: list[int] = field(default_factory=list)  # the trials added (none in a dry run)
+    duplicates: list[str] = field(default_factory=list)  # already in the study, or twice in the input
+    empty: list[str] = field(default_factory=list)  # no finite value left
+    n_points: int = 0
+    n_nan: int = 0
+
+    def __str__(self) -> str:
+        verb = "would import" if self.dry_run else "imported"
+        lines = [f"{verb} {len(self.runs)} runs ({self.n_points} reported points) from {self.source}"]
+        if self.runs:
+            shown = ", ".join(self.runs[:20]) + (" ..." if len(self.runs) > 20 else "")
+            lines.append(f"  runs: {shown}")
+        if self.duplicates:
+            lines.append(f"  skipped {len(self.duplicates)} duplicates (already in the study or repeated): "
+                         + ", ".join(self.duplicates[:20]))
+        if self.empty:
+            lines.append(f"  skipped {len(self.empty)} runs with no finite value: " + ", ".join(self.empty[:20]))
+        if self.n_nan:
+            lines.append(f"  skipped {self.n_nan} NaN or infinite values")
+        return "\n".join(lines)
+
+
+# --- parsing cells ---------------------------------------------------------------------------------
+
+
+def _number(value: Any, where: str, what: str) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{where}: {what} must be a number, got {value!r}")
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError(f"{where}: {what} must be a number, got {value!r}")
+
+
+def parse_scale(value: Any, names: Mapping[str, float] | None = None) -> float:
+    """A scale in parameters: a number, a numeric string, a name in ``names``, or a name like
+    ``"20M"``, ``"1.5B"``, ``"350k"``; ValueError otherwise."""
+    if names and isinstance(value, str) and value in names:
+        return float(names[value])
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        out = float(value)
+    else:
+        m = _SCALE_RE.match(str(value)) if isinstance(value, str) else None
+        if m is None:
+            raise ValueError(
+                f"scale {value!r} is neither a number nor a name like '20M' or '1.5B' "
+                "(pass scale_names={name: parameters} for other names)"
+            )
+        out = float(m.group(1)) * _SCALE_UNITS[m.group(2).lower()]
+    if not (math.isfinite(out) and out > 0):
+        raise ValueError(f"scale {value!r} must be a positive, finite number of parameters")
+    return out
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+# --- rows -> runs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """How a file names things: the mixture prefix, the scale column, the known domains."""
+
+    mixture_name: str
+    scale_name: str
+    domains: tuple[str, ...]
+    scale_names: Mapping[str, float] | None
+    tokens_per_step: float | None
+
+
+def _row_mixture(row: Mapping[str, Any], cols: _Columns, where: str) -> dict[str, float]:
+    raw = row.get("mixture")
+    if not _is_missing(raw):
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                raise ValueError(f"{where}: column 'mixture' is not JSON: {raw!r}") from None
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"{where}: column 'mixture' must be a dict domain -> weight, got {raw!r}")
+        return {str(d): _number(w, where, f"the weight of {d!r}") for d, w in raw.items()}
+    prefix = cols.mixture_name + "/"
+    found = {k[len(prefix):]: v for k, v in row.items() if k.startswith(prefix)}
+    if not found:
+        found = {d: row[d] for d in cols.domains if d in row}
+    if not found:
+        bare = f", or columns named after the domains {list(cols.domains)}" if cols.domains else ""
+        raise ValueError(
+            f"{where}: no mixture: give columns '{prefix}<domain>', a JSON column 'mixture'{bare}"
+        )
+    # an empty cell is a domain the run did not use (0); NaN is an error, reported with its run
+    return {d: (0.0 if v is None else _number(v, where, f"the weight of {d!r}")) for d, v in found.items()}
+
+
+def _row_scale(row: Mapping[str, Any], cols: _Columns, where: str) -> tuple[float | None, str | None]:
+    raw = row.get(cols.scale_name, row.get("scale"))
+    if _is_missing(raw):
+        return None, None
+    try:
+        return parse_scale(raw, cols.scale_names), str(raw)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def _to_step(step: Any, tokens: Any, tps: Any, where: str) -> int:
+    """One report's step, from ``step`` or from ``tokens / tokens_per_step``."""
+    has_step, has_tokens = not _is_missing(step), not _is_missing(tokens)
+    if has_step and has_tokens:
+        raise ValueError(f"{where}: gives both 'step' ({step!r}) and 'tokens' ({tokens!r}); give one of them")
+    if not has_step and not has_tokens:
+        raise ValueError(f"{where}: gives neither 'step' nor 'tokens'")
+    if has_step:
+        s = _number(step, where, "step")
+        if not (math.isfinite(s) and s >= 1 and s == int(s)):
+            raise ValueError(f"{where}: step must be a whole number >= 1, got {step!r}")
+        return int(s)
+    if _is_missing(tps):
+        raise ValueError(
+            f"{where}: gives 'tokens' ({tokens!r}) but no tokens_per_step to turn them into steps; "
+            "pass tokens_per_step=... (or a 'tokens_per_step' column)"
+        )
+    t = _number(tokens, where, "tokens")
+    per = _number(tps, where, "tokens_per_step")
+    if not (math.isfinite(per) and per > 0):
+        raise ValueError(f"{where}: tokens_per_step must be a positive number, got {tps!r}")
+    s = round(t / per)
+    if not (math.isfinite(t) and s >= 1):
+        raise ValueError(f"{where}: tokens {tokens!r} make {t / per:g} steps at {per:g} tokens per step; expected >= 1")
+    return int(s)
+
+
+def _domain_values(row: Mapping[str, Any], where: str) -> dict[str, float]:
+    out = {}
+    for k, v in row.items():
+        if k.startswith(DOMAIN_PREFIX) and not _is_missing(v):
+            x = _number(v, where, f"column {k!r}")
+            if math.isfinite(x):
+                out[k[len(DOMAIN_PREFIX):]] = x
+    return out
+
+
+def _is_wide(row: Mapping[str, Any]) -> bool:
+    """One line per run (lists of steps and values) rather than one row per report."""
+    return "steps" in row or "values" in row or isinstance(row.get("tokens"), (list, tuple))
+
+
+def _points(row: Mapping[str, Any], cols: _Columns, where: str) -> list[tuple[int, Any, dict[str, float], str]]:
+    """(step, value, per-domain values, unit) of each report in a long or a wide row."""
+    tps = row.get("tokens_per_step")
+    tps = cols.tokens_per_step if _is_missing(tps) else tps
+    if not _is_wide(row):
+        unit = "tokens" if _is_missing(row.get("step")) else "steps"
+        return [(_to_step(row.get("step"), row.get("tokens"), tps, where), row.get("value"), _domain_values(row, where), unit)]
+    if "steps" in row and "tokens" in row:
+        raise ValueError(f"{where}: gives both 'steps' and 'tokens'; give one of them")
+    unit = "steps" if "steps" in row else "tokens"
+    xs, values = row.get(unit), row.get("values")
+    if not isinstance(xs, Sequence) or isinstance(xs, str) or not isinstance(values, Sequence) or isinstance(values, str):
+        raise ValueError(f"{where}: a wide row needs lists '{unit}' and 'values'")
+    if len(xs) != len(values):
+        raise ValueError(f"{where}: '{unit}' has {len(xs)} entries but 'values' has {len(values)}")
+    per_domain = row.get("domain_values") or [{}] * len(xs)
+    if len(per_domain) != len(xs):
+        raise ValueError(f"{where}: 'domain_values' has {len(per_domain)} entries, '{unit}' {len(xs)}")
+    out = []
+    for x, v, dv in zip(xs, values, per_domain):
+        step = _to_step(x, None, None, where) if unit == "steps" else _to_step(None, x, tps, where)
+        dvals = {str(d): _number(y, where, f"domain value {d!r}") for d, y in (dv or {}).items() if not _is_missing(y)}
+        out.append((step, v, {d: y for d, y in dvals.items() if math.isfinite(y)}, unit))
+    return out
+
+
+def read_runs(
+    rows: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    mixture_name: str = "mix",
+    scale_name: str = "model_size",
+    domains: Sequence[str] = (),
+    scale_names: Mapping[str, float] | None = None,
+    tokens_per_step: float | None = None,
+) -> tuple[list[Run], int]:
+    """Group ``(where, row)`` pairs into runs, checking each row; (runs, NaN values skipped)."""
+    cols = _Columns(mixture_name, scale_name, tuple(domains), scale_names, tokens_per_step)
+    runs: dict[str, Run] = {}
+    units: dict[str, str] = {}
+    n_nan = 0
+    for i, (where, row) in enumerate(rows):
+        wide = _is_wide(row)
+        raw_id = row.get("run")
+        if _is_missing(raw_id):
+            if not wide:
+                raise ValueError(f"{where}: no 'run' column: a row of the long format names its run")
+            raw_id = f"line-{i + 1}"
+        run_id = str(raw_id)
+        mixture = _row_mixture(row, cols, where)
+        scale, label = _row_scale(row, cols, where)
+        run = runs.get(run_id)
+        if run is None:
+            run = runs[run_id] = Run(run_id, where, mixture, scale, label)
+        else:
+            if mixture != run.mixture:
+                raise ValueError(f"run {run_id!r}: {where} gives mixture {mixture}, {run.where} gave {run.mixture}")
+            if scale != run.scale:
+                raise ValueError(f"run {run_id!r}: {where} gives scale {label!r}, {run.where} gave {run.scale_label!r}")
+        for step, value, dvals, unit in _points(row, cols, where):
+            if units.setdefault(run_id, unit) != unit:
+                raise ValueError(f"run {run_id!r} mixes steps and tokens ({where}); give one unit per run")
+            if step in run.reports:
+                raise ValueError(f"run {run_id!r}: step {step} is reported twice ({where})")
+            v = None if _is_missing(value) else _number(value, where, "value")
+            if v is None or not math.isfinite(v):
+                n_nan += 1
+                continue
+            run.reports[step] = v
+            if dvals:
+                run.domain_values[step] = dvals
+        cost = row.get("cost")
+        if not _is_missing(cost):
+            run.cost = _number(cost, where, "cost")
+    return list(runs.values()), n_nan
+
+
+# --- runs -> trials ------------------------------------------------------------------------------
+
+
+def _resolve_mixture(study: optuna.Study, name: str, domains: Sequence[str] | None, runs: Sequence[Run]) -> tuple[MixtureSpec, bool]:
+    """The study's declared mixture ``name``, or a new one over ``domains`` (else the runs'
+    domains in order of appearance); True when it must be declared."""
+    view_specs = {s.name: s for s in _declared_mixtures(study)}
+    if name in view_specs:
+        spec = view_specs[name]
+        if domains is not None and set(domains) != set(spec.domains):
+            raise ValueError(
+                f"domains={list(domains)} differ from the study's declared mixture {name!r} {list(spec.domains)}"
+            )
+        return spec, False
+    if domains is None:
+        domains = list(dict.fromkeys(d for r in runs for d in r.mixture))
+    return make_mixture_spec(name, list(domains)), True
+
+
+def _declared_mixtures(study: optuna.Study) -> list[MixtureSpec]:
+    from optuna_adso.space import mixture_specs_from_attrs
+
+    return mixture_specs_from_attrs(records.study_attrs(study))
+
+
+def _resolve_scale(study: optuna.Study, name: str, scales: Sequence[Any] | None, runs: Sequence[Run],
+                   scale_names: Mapping[str, float] | None) -> tuple[ScaleSpec | None, bool]:
+    from optuna_adso.space import scale_specs_from_attrs
+
+    declared = {s.name: s for s in scale_specs_from_attrs(records.study_attrs(study))}
+    with_scale = [r for r in runs if r.scale is not None]
+    if not with_scale:
+        if name in declared:
+            raise ValueError(
+                f"the runs give no scale (a column {name!r} or 'scale'), but the study declares scale "
+                f"{name!r} with choices {list(declared[name].choices)}"
+            )
+        return None, False
+    missing = [r.run_id for r in runs if r.scale is None]
+    if missing:
+        raise ValueError(f"runs {missing[:10]} give no scale while others do (column {name!r} or 'scale')")
+    if name in declared:
+        return declared[name], False
+    if scales is not None:
+        return make_scale_spec(name, [parse_scale(s, scale_names) for s in scales]), True
+    return make_scale_spec(name, sorted({r.scale for r in with_scale if r.scale is not None})), True
+
+
+def _check_weights(run: Run, spec: MixtureSpec) -> np.ndarray:
+    """The run's weights in the spec's domain order, checked and normalized."""
+    unknown = [d for d in run.mixture if d not in spec.domains]
+    if unknown:
+        raise ValueError(
+            f"run {run.run_id!r} ({run.where}): unknown domains {unknown}; mixture {spec.name!r} "
+            f"has domains {list(spec.domains)}"
+        )
+    w = np.array([run.mixture.get(d, 0.0) for d in spec.domains], dtype=float)
+    for d, x in zip(spec.domains, w):
+        if not (math.isfinite(x) and x >= 0):
+            raise ValueError(f"run {run.run_id!r} ({run.where}): the weight of {d!r} must be finite and >= 0, got {x!r}")
+    total = float(w.sum())
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        raise ValueError(
+            f"run {run.run_id!r} ({run.where}): mixture weights sum to {total:.6g}, expected 1 "
+            f"(within {SUM_TOLERANCE:g})"
+        )
+    if abs(total - 1.0) > 1e-9:
+        w = w / total
+    lower, upper = np.array(spec.lower), np.array(spec.upper)
+    for d, x, lo, hi in zip(spec.domains, w, lower, upper):
+        if not lo - 1e-9 <= x <= hi + 1e-9:
+            raise ValueError(
+                f"run {run.run_id!r} ({run.where}): the weight of {d!r} is {x:.6g}, outside the "
+                f"declared bounds [{lo:g}, {hi:g}] of mixture {spec.name!r}"
+            )
+    return fix_rounding(w, lower, upper)[0] if abs(total - 1.0) > 1e-9 else w
+
+
+def _check_scale(run: Run, scale: ScaleSpec | None) -> float | None:
+    if scale is None or run.scale is None:
+        return None
+    for c in scale.choices:
+        if math.isclose(run.scale, c, rel_tol=1e-9):
+            return c
+    raise ValueError(
+        f"run {run.run_id!r} ({run.where}): scale {run.scale_label!r} ({run.scale:g} parameters) is not "
+        f"one of the declared choices of {scale.name!r}: {[f'{c:g}' for c in scale.choices]} "
+        "(pass scale_names={name: parameters} when the file names scales differently)"
+    )
+
+
+def content_hash(weights: Sequence[float], scale: float | None, reports: Mapping[int, float]) -> str:
+    """What makes two runs the same run: mixture (to 8 decimals), scale and every report."""
+    data = {
+        "w": [round(float(x), 8) + 0.0 for x in weights],
+        "s": None if scale is None else float(scale),
+        "r": [[int(s), float(f"{reports[s]:.12g}")] for s in sorted(reports)],
+    }
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()[:32]
+
+
+def _trial_hash(t: FrozenTrial, spec: MixtureSpec, scale: ScaleSpec | None) -> str | None:
+    stored = records.import_hash(t)
+    if stored is not None:
+        return stored
+    w = trial_weights(t, spec)
+    if w is None:
+        return None
+    s = t.params.get(scale.name) if scale is not None else None
+    reports = {int(k): float(v) for k, v in t.intermediate_values.items() if v is not None and math.isfinite(v)}
+    return content_hash(w, None if s is None else float(s), reports)
+
+
+def _frozen_trial(run: Run, w: np.ndarray, scale_value: float | None, spec: MixtureSpec,
+                  scale: ScaleSpec | None, source: str, digest: str) -> FrozenTrial:
+    params: dict[str, Any] = {spec.param_name(d): float(x) for d, x in zip(spec.domains, w)}
+    dists: dict[str, Any] = {
+        spec.param_name(d): FloatDistribution(lo, hi) for d, lo, hi in zip(spec.domains, spec.lower, spec.upper)
+    }
+    if scale is not None and scale_value is not None:
+        params[scale.name] = scale_value
+        dists[scale.name] = CategoricalDistribution(list(scale.choices))
+    user, system = records.import_attrs(source, run.run_id, digest, run.domain_values, run.cost)
+    user[spec.name] = {d: float(x) for d, x in zip(spec.domains, w)}
+    last = max(run.reports)
+    if last in run.domain_values:
+        user[DOMAIN_LOSS_ATTR] = dict(run.domain_values[last])
+    return optuna.trial.create_trial(
+        state=TrialState.COMPLETE, value=run.reports[last], params=params, distributions=dists,
+        user_attrs=user, system_attrs=system, intermediate_values=dict(sorted(run.reports.items())),
+    )
+
+
+def _input_rows(runs: Any, fmt: str | None) -> tuple[list[tuple[str, Mapping[str, Any]]], str]:
+    """``(where, row)`` pairs and a source id from a path, a DataFrame or a list of dicts."""
+    if isinstance(runs, (str, Path)):
+        return read_rows(runs, fmt), Path(runs).name
+    if hasattr(runs, "to_dict") and not isinstance(runs, Mapping):  # a pandas DataFrame
+        runs = runs.to_dict("records")
+    if isinstance(runs, Mapping) or not isinstance(runs, Iterable):
+        raise TypeError(f"runs must be a file path, a DataFrame or a list of dicts, got {type(runs).__name__}")
+    rows = []
+    for i, row in enumerate(runs):
+        if not isinstance(row, Mapping):
+            raise TypeError(f"runs[{i}] must be a dict, got {type(row).__name__}")
+        rows.append((f"runs[{i}]", row))
+    return rows, "records"
+
+
+def add_runs(
+    study: optuna.Study,
+    runs: Any,
+    *,
+    mixture_name: str | None = None,
+    scale_name: str | None = None,
+    domains: Sequence[str] | None = None,
+    scales: Sequence[Any] | None = None,
+    scale_names: Mapping[str, float] | None = None,
+    tokens_per_step: float | None = None,
+    format: str | None = None,
+    source: str | None = None,
+    dry_run: bool = False,
+) -> ImportReport:
+    """Add runs you already have to ``study`` as finished trials; returns what was added.
+
+    Args:
+        runs: a CSV, JSON Lines or Parquet file (see this module's docstring for the columns), a
+            pandas DataFrame, or a list of row dicts.
+        mixture_name, scale_name: the names the objective passes to ``suggest_mixture`` and
+            ``suggest_scale`` (default: the study's declared ones, else ``"mix"`` and
+            ``"model_size"``).
+        domains, scales: the mixture's domains and the scale choices, when the study declares
+            none yet (default: those the runs use).  Pass the ones the objective will declare,
+            or import after its first trial, or later trials refuse the declaration.
+        scale_names: scale names in the file and their parameter counts (``{"tiny": 3.2e6}``);
+            names like ``"20M"`` are parsed without it.
+        tokens_per_step: turns a ``tokens`` column into steps.
+        format: ``"csv"``, ``"jsonl"`` or ``"parquet"`` (default: from the file's suffix).
+        source: the id stored in each trial's ``adso:imported`` (default: the file's name).
+        dry_run: check everything and report what would be imported; write nothing.
+
+    Raises:
+        ValueError: naming the run and row, for a bad mixture (weights not >= 0, not summing to
+            1, unknown domains), a scale that is not a declared choice, steps and tokens mixed,
+            or tokens without ``tokens_per_step``.  Nothing is added then.
+    """
+    rows, default_source = _input_rows(runs, format)
+    source = source or default_source
+    specs = _declared_mixtures(study)
+    if mixture_name is None:
+        mixture_name = specs[0].name if len(specs) == 1 else "mix"
+    if scale_name is None:
+        from optuna_adso.space import scale_specs_from_attrs
+
+        declared_scales = scale_specs_from_attrs(records.study_attrs(study))
+        scale_name = declared_scales[0].name if len(declared_scales) == 1 else "model_size"
+    known = {s.name: s for s in specs}
+    known_domains = tuple(domains) if domains is not None else (known[mixture_name].domains if mixture_name in known else ())
+    parsed, n_nan = read_runs(rows, mixture_name=mixture_name, scale_name=scale_name, domains=known_domains,
+                              scale_names=scale_names, tokens_per_step=tokens_per_step)
+    report = ImportReport(source, dry_run, n_nan=n_nan)
+    report.empty = [r.run_id for r in parsed if not r.reports]
+    parsed = [r for r in parsed if r.reports]
+    if not parsed:
+        raise ValueError(f"{source}: no run with a finite value to import")
+    spec, declare_spec = _resolve_mixture(study, mixture_name, domains, parsed)
+    scale, declare_scale = _resolve_scale(study, scale_name, scales, parsed, scale_names)
+    checked = [(r, _check_weights(r, spec), _check_scale(r, scale)) for r in parsed]  # all, before any write
+    seen = {h for h in (_trial_hash(t, spec, scale) for t in records.all_trials(study)) if h is not None}
+    todo = []
+    for run, w, s in checked:
+        digest = content_hash(w, s, run.reports)
+        if digest in seen:
+            report.duplicates.append(run.run_id)
+            continue
+        seen.add(digest)
+        todo.append(_frozen_trial(run, w, s, spec, scale, source, digest))
+        report.runs.append(run.run_id)
+        report.n_points += len(run.reports)
+    if n_nan:
+        warnings.warn(f"{source}: skipped {n_nan} NaN or infinite values", stacklevel=2)
+    if report.empty:
+        warnings.warn(f"{source}: skipped runs with no finite value: {report.empty[:10]}", stacklevel=2)
+    if dry_run:
+        return report
+    if declare_spec:
+        records.declare_mixture(study, spec.name, spec.domains, spec.lower, spec.upper)
+    if declare_scale and scale is not None:
+        records.declare_scale(study, scale.name, scale.choices)
+    for trial in todo:
+        study.add_trial(trial)
+    numbers = {records.import_hash(t): t.number for t in records.all_trials(study) if records.is_imported(t)}
+    report.trial_numbers = [numbers[t.system_attrs[records.IMPORT_HASH]] for t in todo]
+    return report
+
+
+# --- trials -> rows ------------------------------------------------------------------------------
+
+
+def _trial_rows(t: FrozenTrial, run_id: str, spec: MixtureSpec, scale: ScaleSpec | None,
+                target_step: float | None) -> list[dict[str, Any]]:
+    w = trial_weights(t, spec)
+    if w is None or t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+        return []
+    reports = {int(k): float(v) for k, v in t.intermediate_values.items() if v is not None and math.isfinite(v)}
+    if not reports and t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+        if target_step is None:
+            warnings.warn(f"trial {t.number} reported no step and the study stores no target step; not exported",
+                          stacklevel=3)
+            return []
+        reports = {int(target_step): float(t.value)}
+    per_domain = records.domain_values(t)
+    final_domains = t.user_attrs.get(DOMAIN_LOSS_ATTR)
+    if reports and isinstance(final_domains, Mapping) and max(reports) not in per_domain:
+        per_domain[max(reports)] = {str(k): float(v) for k, v in final_domains.items()}
+    cost = records.run_cost(t)
+    rows = []
+    for step in sorted(reports):
+        row: dict[str, Any] = {"run": run_id, "step": step, "value": reports[step]}
+        row.update({spec.param_name(d): float(x) for d, x in zip(spec.domains, w)})
+        if scale is not None:
+            row[scale.name] = t.params.get(scale.name)
+        row.update({DOMAIN_PREFIX + d: v for d, v in per_domain.get(step, {}).items()})
+        if cost is not None:
+            row["cost"] = cost
+        row["trial"] = t.number
+        row["state"] = t.state.name.lower()
+        rows.append(row)
+    return rows
+
+
+def runs_to_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """The long-format rows of every finished (complete or pruned) run of ``study``."""
+    view = read_study(study)
+    if view is None:
+        raise ValueError(f"study {study.study_name!r} declares no mixture yet: it has no runs to export")
+    config = records.read_config(records.study_attrs(study))
+    target_step = float(config["target"]["step"]) if config else None
+    rows: list[dict[str, Any]] = []
+    used: set[str] = set()
+    for t in sorted(view.trials, key=lambda t: t.number):
+        run_id = records.imported_run_id(t)
+        if run_id is None or run_id in used:
+            run_id = f"trial-{t.number}"
+        trial_rows = _trial_rows(t, run_id, view.spec, view.scale, target_step)
+        if trial_rows:
+            used.add(run_id)
+            rows.extend(trial_rows)
+    return rows
+
+
+def export_runs(study: optuna.Study, path_or_format: str | Path) -> str:
+    """Write the study's runs in the long format :func:`add_runs` reads.
+
+    ``path_or_format``: a file path (format from its suffix: .csv, .jsonl, .parquet), whose path
+    is returned; or ``"csv"``/``"jsonl"``, whose text is returned.
+    """
+    rows = runs_to_rows(study)
+    if isinstance(path_or_format, str) and path_or_format in FORMATS:
+        return rows_to_text(rows, path_or_format)
+    return str(write_rows(rows, path_or_format))
