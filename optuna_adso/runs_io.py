@@ -479,12 +479,15 @@ def add_runs(
     Args:
         runs: a CSV, JSON Lines or Parquet file (see this module's docstring for the columns), a
             pandas DataFrame, or a list of row dicts.
-        mixture_name, scale_name: the names the objective passes to ``suggest_mixture`` and
-            ``suggest_scale`` (default: the study's declared ones, else ``"mix"`` and
-            ``"model_size"``).
-        domains, scales: the mixture's domains and the scale choices, when the study declares
-            none yet (default: those the runs use).  Pass the ones the objective will declare,
-            or import after its first trial, or later trials refuse the declaration.
+        mixture_name: the name the objective passes to ``suggest_mixture`` (default: the
+            study's declared mixture, else ``"mix"``).
+        scale_name: the name the objective passes to ``suggest_scale`` (default: the study's
+            declared scale, else ``"model_size"``).
+        domains: the mixture's domains, when the study declares none yet (default: those the
+            runs use).  Pass the ones the objective will declare, or import after its first
+            trial, or later trials refuse the declaration.
+        scales: the scale choices (numbers or names like ``"20M"``), when the study declares
+            none yet (default: those the runs use); the same caveat.
         scale_names: scale names in the file and their parameter counts (``{"tiny": 3.2e6}``);
             names like ``"20M"`` are parsed without it.
         tokens_per_step: turns a ``tokens`` column into steps.
@@ -531,9 +534,8 @@ def add_runs(
         report.runs.append(run.run_id)
         report.n_points += len(run.reports)
     if n_nan:
-        warnings.warn(f"{source}: skipped {n_nan} NaN or infinite values", stacklevel=2)
-    if report.empty:
-        warnings.warn(f"{source}: skipped runs with no finite value: {report.empty[:10]}", stacklevel=2)
+        empty = f"; runs left with no finite value, skipped: {report.empty[:10]}" if report.empty else ""
+        warnings.warn(f"{source}: skipped {n_nan} NaN or infinite values{empty}", stacklevel=2)
     if dry_run:
         return report
     if declare_spec:

@@ -488,8 +488,13 @@ class StudyModel:
         return scale, 0.0
 
     def flops_spent(self) -> float:
-        """Total cost of every run so far: each paid up to the last step it reported."""
-        return sum(self.trial_cost(t)[1] for t in self.trials)
+        """Total cost of every run this study made: each paid up to the last step it reported.
+
+        Runs imported with :func:`~optuna_adso.add_runs` were paid for elsewhere: they are not
+        charged to this study's budget (they do count in :meth:`spending`, the share of the
+        effort at the top scale: they are data at their scales like any other run).
+        """
+        return sum(self.trial_cost(t)[1] for t in self.trials if not records.is_imported(t))
 
     def spending(self, top_scale: float) -> tuple[float, float]:
         """Effort spent at the top runnable scale, and in all: each run's cost plus the fixed

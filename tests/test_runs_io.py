@@ -216,7 +216,7 @@ def test_nan_values_are_skipped_with_a_warning() -> None:
     rows = mutate("a", value=math.nan)
     rows[4]["value"] = None  # run b's first step
     study = declared_study()
-    with pytest.warns(UserWarning, match="skipped 5 NaN or infinite values"):
+    with pytest.warns(UserWarning, match=r"skipped 5 NaN or infinite values; runs left with no finite value, skipped: \['a'\]"):
         report = adso.add_runs(study, rows)
     assert report.empty == ["a"] and report.runs == ["b", "c", "d"] and report.n_nan == 5
     b = next(t for t in imported(study) if t.user_attrs["adso:run_id"] == "b")
@@ -263,6 +263,16 @@ def test_dry_run_writes_nothing() -> None:
 
 
 # --- the sampler uses imported runs --------------------------------------------------------------
+
+
+def test_imported_runs_are_not_charged_to_the_budget() -> None:
+    study = declared_study()
+    before = adso.FlopsBudget(1.0, in_target_runs=True)
+    before(study, study.trials[0])
+    adso.add_runs(study, long_rows())
+    after = adso.FlopsBudget(1.0, in_target_runs=True)
+    after(study, study.trials[0])
+    assert after.spent == before.spent > 0
 
 
 def test_adso_study_continues_from_imported_runs() -> None:
