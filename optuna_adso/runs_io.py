@@ -240,6 +240,8 @@ def _points(row: Mapping[str, Any], cols: _Columns, where: str) -> list[tuple[in
     tps = row.get("tokens_per_step")
     tps = cols.tokens_per_step if _is_missing(tps) else tps
     if not _is_wide(row):
+        if "value" not in row:
+            raise ValueError(f"{where}: no 'value' column: a row of the long format gives the value at its step")
         unit = "tokens" if _is_missing(row.get("step")) else "steps"
         return [(_to_step(row.get("step"), row.get("tokens"), tps, where), row.get("value"), _domain_values(row, where), unit)]
     if "steps" in row and "tokens" in row:
@@ -341,6 +343,8 @@ def _resolve_scale(study: optuna.Study, name: str, scales: Sequence[Any] | None,
     from optuna_adso.space import scale_specs_from_attrs
 
     declared = {s.name: s for s in scale_specs_from_attrs(records.study_attrs(study))}
+    if declared and name not in declared:
+        raise ValueError(f"scale_name={name!r}, but the study declares the scale {sorted(declared)}")
     with_scale = [r for r in runs if r.scale is not None]
     if not with_scale:
         if name in declared:
@@ -511,6 +515,11 @@ def add_runs(
         declared_scales = scale_specs_from_attrs(records.study_attrs(study))
         scale_name = declared_scales[0].name if len(declared_scales) == 1 else "model_size"
     known = {s.name: s for s in specs}
+    if known and mixture_name not in known:
+        raise ValueError(
+            f"mixture_name={mixture_name!r}, but the study declares the mixture {sorted(known)}; "
+            "ADSOSampler optimizes one mixture per study"
+        )
     known_domains = tuple(domains) if domains is not None else (known[mixture_name].domains if mixture_name in known else ())
     parsed, n_nan = read_runs(rows, mixture_name=mixture_name, scale_name=scale_name, domains=known_domains,
                               scale_names=scale_names, tokens_per_step=tokens_per_step)

@@ -192,6 +192,24 @@ def test_bad_rows_are_named_and_nothing_is_added(rows, match) -> None:
     assert imported(study) == []
 
 
+def test_names_that_are_not_the_studys() -> None:
+    with pytest.raises(ValueError, match=r"mixture_name='blend', but the study declares the mixture \['mix'\]"):
+        adso.add_runs(declared_study(), long_rows(), mixture_name="blend")
+    rows = [{("params" if k == "model_size" else k): v for k, v in r.items()} for r in long_rows()]
+    with pytest.raises(ValueError, match=r"scale_name='params', but the study declares the scale \['model_size'\]"):
+        adso.add_runs(declared_study(), rows, scale_name="params")
+    with pytest.raises(ValueError, match=r"runs\[0\]: no 'value' column"):
+        adso.add_runs(declared_study(), [{k: v for k, v in r.items() if k != "value"} for r in long_rows()])
+
+
+def test_parquet_without_pyarrow_names_what_to_install(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    with pytest.raises(ImportError, match="Parquet files need pyarrow .*pip install pyarrow"):
+        adso.add_runs(declared_study(), write_csv(tmp_path / "runs.parquet", long_rows()))
+
+
 def test_mixed_units_in_one_run() -> None:
     rows = long_rows({"a": MIXTURES["a"]})
     rows[2]["tokens"], rows[2]["step"] = rows[2].pop("step") * 1024, None
