@@ -26,6 +26,7 @@ refined: every proposal and recommendation is a pool member.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -276,6 +277,12 @@ def optimize_acquisition(
             if value > best[0]:
                 best = (value, w, j)
     value, w, j = best
+    if spec.candidates and not np.isfinite(value):
+        warnings.warn(
+            f"every member of the candidate pool of {spec.name!r} has run (or is running) at every "
+            "fidelity on offer; this trial repeats one: the pool is exhausted, stop the study",
+            stacklevel=2,
+        )
     w = w if spec.candidates else normalize_rows(w)[0]  # a pool member exactly as declared
     _, mean_t, var_t = acq.target_ei(w[None])
     return Proposal(w, acq.fidelities[j], float(value), float(mean_t[0]), float(np.sqrt(var_t[0])))

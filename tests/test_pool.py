@@ -53,6 +53,22 @@ def test_adso_proposes_and_recommends_only_pool_members() -> None:
     assert math.isfinite(rec.mean)
 
 
+def test_an_exhausted_pool_says_so() -> None:
+    """Two members at one scale: the third model-based trial has nothing new left to run."""
+
+    def objective(trial: optuna.Trial) -> float:
+        mixture = adso.suggest_mixture(trial, "mix", list(DOMAINS), candidates=POOL[:2])
+        value = synthetic_loss([mixture[d] for d in DOMAINS], 1e9, 1000)
+        trial.report(value, 1000)
+        return value
+
+    sampler = adso.ADSOSampler(target={"step": 1000}, seed=0, n_startup_trials=1, n_candidates=32)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=2)
+    with pytest.warns(UserWarning, match="the pool is exhausted"):
+        study.optimize(objective, n_trials=1)
+
+
 def test_the_pool_is_declared_in_storage() -> None:
     study = optuna.create_study(sampler=make_sampler())
     study.optimize(pool_objective, n_trials=1)
