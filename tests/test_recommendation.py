@@ -99,3 +99,43 @@ def test_a_maximized_study_is_answered_in_its_own_units(tmp_path):
     rec = adso.recommend(study)
     values = [t.value for t in study.trials]
     assert rec.mean < 0 and rec.mean == pytest.approx(np.max(values), abs=1.0)
+
+
+def _mixture_gp(weights: np.ndarray, values: np.ndarray):
+    from optuna_adso.surrogate import MultiFidelitySurrogate, target_inputs
+
+    return MultiFidelitySurrogate("mixture").fit(target_inputs(weights), values, n_weights=weights.shape[1])
+
+
+def test_an_untried_optimum_the_model_is_unsure_of_loses_to_the_best_tried_mixture():
+    from optuna_adso.recommendation import keep_tried_unless_sure
+
+    rng = np.random.default_rng(0)
+    tried = rng.dirichlet(np.ones(3), size=6)
+    values = tried @ np.array([1.0, 2.0, 3.0])  # best toward domain 0, which no run went near
+    gp = _mixture_gp(tried, values)
+    far = np.array([1.0, 0.0, 0.0])
+    w, mean, std, note = keep_tried_unless_sure(gp, far, tried)
+    best = tried[np.argmin(values)]
+    assert w == pytest.approx(best) and note and "kept the best tried mixture" in note
+    best_mean, best_var = gp.predict_target(best[None])
+    assert (mean, std) == pytest.approx((float(best_mean[0]), math.sqrt(float(best_var[0]))))
+
+
+def test_an_untried_optimum_the_model_is_sure_of_is_recommended():
+    from optuna_adso.recommendation import keep_tried_unless_sure
+
+    # dense runs on both sides of the optimum (0.5, 0.5, 0), none at it
+    a = np.linspace(0.05, 0.95, 19)
+    a = a[np.abs(a - 0.5) > 0.02]
+    tried = np.column_stack([a, 1.0 - a, np.zeros_like(a)])
+    tried = np.vstack([tried, [[1 / 3, 1 / 3, 1 / 3], [0.2, 0.2, 0.6], [0.1, 0.3, 0.6]]])
+    values = 10.0 * (tried[:, 0] - 0.5) ** 2 + 3.0 * tried[:, 2]
+    gp = _mixture_gp(tried, values)
+    optimum = np.array([0.5, 0.5, 0.0])
+    w, _, _, note = keep_tried_unless_sure(gp, optimum, tried, margin=0.5)
+    assert note is None and w == pytest.approx(optimum)
+    # a tried mixture is returned as it is, whatever the margin
+    w, _, _, note = keep_tried_unless_sure(gp, tried[3], tried, margin=100.0)
+    assert note is None and w == pytest.approx(tried[3])
+
