@@ -26,7 +26,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,8 @@ class Problem:
     cache_key: Any = field(default=None, repr=False)
     description: str = field(default="", repr=False)
     run_noise_std: float = 0.0  # one offset per run, shared by all its reports (seed, hardware, order)
+    # the mixtures a data pipeline can build (n, k), when only those may run (see with_pool)
+    pool: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.report_steps = [int(s) for s in self.report_steps]
@@ -629,3 +631,32 @@ def synth_family_world(
         f"{small_scales} small scales, {noise_text}"
     )
     return problem
+
+
+# --- candidate pools -------------------------------------------------------------------------
+
+_POOL_SALT = 0x9001
+
+
+def with_pool(problem: Problem, n: int = 64, seed: int = 0) -> Problem:
+    """``problem`` where only ``n`` mixtures can be built: the uniform mixture and ``n - 1`` seeded
+    Dirichlet draws, each with its own concentration log-uniform in [0.2, 2] (RegMix's recipe:
+    some near a vertex, some near uniform).  Its optimum is the pool's best member, so regret 0
+    is the best buildable mixture and 1 the uniform one."""
+    if n < 2:
+        raise ValueError(f"a pool needs at least 2 mixtures, got n={n!r}")
+    rng = np.random.default_rng(np.random.SeedSequence([_POOL_SALT, int(seed), int(n)]))
+    alphas = np.exp(rng.uniform(math.log(0.2), math.log(2.0), size=n - 1))
+    draws = np.vstack([rng.dirichlet(np.full(problem.k, a)) for a in alphas])
+    draws = np.maximum(draws, 0.0)
+    draws /= draws.sum(axis=1, keepdims=True)
+    pool = np.vstack([np.full(problem.k, 1.0 / problem.k), draws])
+    pooled = replace(
+        problem, name=f"{problem.name}-pool{n}", pool=pool, cache_key=None,
+        description=f"{problem.description}; only {n} mixtures can be built (uniform and {n - 1} "
+        "Dirichlet draws); regret against the best of them",
+    )
+    values = np.asarray(pooled.value_at_target(pool), dtype=float)
+    best = int(np.argmax(values) if problem.maximize else np.argmin(values))
+    pooled.__dict__["_optimum"] = (pool[best].copy(), float(values[best]), 0.0)  # the pool's best
+    return pooled

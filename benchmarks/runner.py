@@ -71,9 +71,16 @@ BASELINE_FAMILIES: dict[str, tuple[str, str]] = {
 # old method names (saved traces, tests) -> the variant they always were
 ALIASES: dict[str, str] = {family: f"{family}-dirichlet" for family in BASELINE_FAMILIES}
 CANONICAL_BASELINES = tuple(m for pair in BASELINE_FAMILIES.values() for m in pair)
-BASELINES = CANONICAL_BASELINES + tuple(ALIASES)  # every single-fidelity name, aliases included
+# On a pool problem (Problem.pool) a third parametrization: the pool member's index as one
+# categorical parameter (suggest_mixture(candidates=...) under these samplers).  The floats and
+# Dirichlet variants run there too, their mixture snapped to the nearest pool member.
+POOL_BASELINES: dict[str, str] = {family: f"{family}-pool" for family in ("random", "tpe", "gp")}
+BASELINES = CANONICAL_BASELINES + tuple(ALIASES) + tuple(POOL_BASELINES.values())
 TRANSFER_METHODS = ("regmix", "scaling-law")
-ADSO_METHODS = ("adso", "paper", "adso-noprune", "adso-hyperband")
+# adso-warm256: ADSO started from a swarm of 256 runs at the smallest scale imported with
+# optuna_adso.add_runs (benchmarks.warmstart); only its new runs are charged to the budget.
+WARM_METHODS = ("adso-warm256",)
+ADSO_METHODS = ("adso", "paper", "adso-noprune", "adso-hyperband") + WARM_METHODS
 CALIBRATED_METHODS = ("adso", "adso-noprune")  # whose adso.predict the suite scores
 METHODS = BASELINES + TRANSFER_METHODS + ADSO_METHODS
 # what a suite should run: every method once (no aliases)
@@ -113,6 +120,16 @@ METHOD_CONFIG: dict[str, str] = {
     ),
     "adso": "ADSOSampler(method='adso') + ADSOPruner over all runnable scales",
     "paper": "ADSOSampler(method='paper', planned_stops=True) + ADSOPruner: the paper's EI per cost",
+    **{
+        m: f"{_SAMPLER_CONFIG[family]}; pool problems only: the pool member's index as one categorical "
+        "parameter (suggest_mixture(candidates=pool)); runs at the top runnable scale"
+        for family, m in POOL_BASELINES.items()
+    },
+    "adso-warm256": (
+        "ADSOSampler(method='adso') + ADSOPruner, started from 256 full runs at the smallest scale "
+        "(seeded Dirichlet mixtures, concentration log-uniform in [0.2, 2]) imported with "
+        "optuna_adso.add_runs; only new runs are charged"
+    ),
     "adso-noprune": "ADSOSampler(method='adso') + NopPruner",
     "adso-hyperband": "ADSOSampler(method='adso') + HyperbandPruner over steps",
 }
@@ -283,7 +300,7 @@ def family_and_parametrization(method: str) -> tuple[str, str]:
     """``"tpe-hyperband-floats"`` -> ``("tpe-hyperband", "floats")``; aliases resolve first."""
     method = canonical(method)
     for family, members in BASELINE_FAMILIES.items():
-        if method in members:
+        if method in members or POOL_BASELINES.get(family) == method:
             return family, method.removeprefix(f"{family}-")
     raise ValueError(f"{method!r} is not a single-fidelity baseline; choose from {list(BASELINES)}")
 
@@ -344,6 +361,23 @@ def suggest_mixture_floats(trial: optuna.Trial, name: str, domains: list[str]) -
     mixture = {d: float(x) for d, x in zip(domains, weights)}
     trial.set_user_attr(name, mixture)
     return mixture
+
+
+def _pool_suggester(suggest, pool: np.ndarray, *, snap: bool):
+    """``suggest`` restricted to ``pool``.  ``snap``: a baseline searching the simplex runs the
+    pool member nearest its suggestion (written to the trial's user attribute); otherwise the
+    pool is declared with the mixture (``optuna_adso.suggest_mixture(candidates=pool)``)."""
+
+    def pooled(trial: optuna.Trial, name: str, domains: list[str]) -> dict[str, float]:
+        if not snap:
+            return suggest(trial, name, domains, candidates=[list(map(float, w)) for w in pool])
+        asked = suggest(trial, name, domains)
+        w = pool[int(np.argmin(np.abs(pool - np.array([asked[d] for d in domains])[None]).sum(axis=1)))]
+        mixture = {d: float(x) for d, x in zip(domains, w)}
+        trial.set_user_attr(name, mixture)
+        return mixture
+
+    return pooled
 
 
 def _weights_of(trial: FrozenTrial, problem: Problem) -> np.ndarray | None:
@@ -518,8 +552,13 @@ def run_study(
 
         return run_transfer(problem, method, seed, budget, max_trials=max_trials)
     suggest_mixture = _suggest_mixture()
-    if method in BASELINES and family_and_parametrization(method)[1] == "floats":
+    parametrization = family_and_parametrization(method)[1] if method in BASELINES else None
+    if parametrization == "pool" and problem.pool is None:
+        raise ValueError(f"{method!r} runs on pool problems only (a Problem with a pool), not {problem.name!r}")
+    if parametrization == "floats":
         suggest_mixture = suggest_mixture_floats
+    if problem.pool is not None:
+        suggest_mixture = _pool_suggester(suggest_mixture, problem.pool, snap=parametrization in PARAMETRIZATIONS)
     study_method = canonical(method)  # an alias runs the very study of the variant it names
     multi_fidelity = method in ADSO_METHODS
     if multi_fidelity:
@@ -564,6 +603,10 @@ def run_study(
                 study_name=f"{problem.name}-{study_method}-{seed}"
                 + ("" if storage is None else f"-{uuid.uuid4().hex[:8]}"),
             )
+            if method in WARM_METHODS:
+                from benchmarks.warmstart import import_swarm
+
+                import_swarm(study, problem, seed)
             study.optimize(objective, callbacks=[recorder], gc_after_trial=False)
     finally:
         optuna.logging.set_verbosity(verbosity)

@@ -33,6 +33,7 @@ from benchmarks.problems import (
     synth_family_settings,
     synth_family_world,
     synthetic_world,
+    with_pool,
 )
 from benchmarks.runner import (
     ADSO_METHODS,
@@ -78,7 +79,11 @@ SYNTH_FAMILY = tuple(SYNTH_WORLDS)
 # uninformative runnable (10) and 4.7x beyond (21), misleading 3.6x beyond (03).
 SYNTH_HEADLINE = ("synth-05", "synth-06", "synth-10", "synth-21", "synth-03")
 HEADLINE_PROBLEMS = PAPER_MAIN + ("paper-stackexchange-cap500m", "paper-mean_ce-cap300m") + SYNTH_HEADLINE
-PROBLEMS = PAPER_PROBLEMS + tuple(SYNTHETIC_PROBLEMS) + SYNTH_FAMILY
+# Pool problems: only 64 mixtures can be built (benchmarks.problems.with_pool), regret against
+# the pool's best.  <problem>-pool64 for the two paper objectives of the import issue.
+POOL_SIZE = 64
+POOL_PROBLEMS = tuple(f"{p}-pool{POOL_SIZE}" for p in ("paper-stackexchange", "paper-mean_ce"))
+PROBLEMS = PAPER_PROBLEMS + tuple(SYNTHETIC_PROBLEMS) + SYNTH_FAMILY + POOL_PROBLEMS
 FULL_PROBLEMS = PAPER_MAIN + ("synthetic-0", "synthetic-1-misleading", "synthetic-3-noisy")
 QUICK_PROBLEMS = ("paper-stackexchange", "synthetic-1-misleading")
 QUICK_METHODS = ("random-floats", "tpe-hyperband-dirichlet", "gp-floats", "gp-dirichlet", "regmix",
@@ -108,6 +113,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # only BO at the anchor) decides: a quick check of a change to it (about 20 minutes of 2 cores).
     "runnable-hard": {"problems": RUNNABLE_HARD_WORLDS, "methods": NEVER_LOSES_METHODS, "seeds": 5},
     "paper-method": {"problems": PAPER_MAIN, "methods": ("adso", "paper")},
+    # Issue 21: ADSO from 256 imported 20M runs against a cold ADSO and the baselines at 1B, and
+    # the pool problems (every method restricted to the 64 buildable mixtures), 5 seeds.
+    "warm-start": {"problems": ("paper-stackexchange", "paper-mean_ce"),
+                   "methods": ("gp-floats", "gp-dirichlet", "adso", "adso-warm256"), "seeds": 5},
+    "pools": {"problems": POOL_PROBLEMS,
+              "methods": ("random-pool", "tpe-pool", "gp-pool", "gp-floats", "gp-dirichlet", "tpe-dirichlet", "adso"),
+              "seeds": 5},
 }
 
 
@@ -124,6 +136,9 @@ def make_problem(name: str, paper_dir: str | None = None) -> Problem:
         return problem
     if name in SYNTH_WORLDS:  # its description says its noise already
         return synth_family_world(**SYNTH_WORLDS[name], name=name)
+    base, _, size = name.rpartition("-pool")
+    if name in POOL_PROBLEMS and size.isdigit():
+        return with_pool(make_problem(base, paper_dir), int(size))
     raise ValueError(f"unknown problem {name!r}; choose from {list(PROBLEMS)}")
 
 
@@ -250,7 +265,7 @@ def available_problems(config: SuiteConfig) -> tuple[list[str], dict[str, str]]:
     skipped: dict[str, str] = {}
     problems = []
     for name in config.problems:
-        if name in PAPER_PROBLEMS and not paper_data_available(config.paper_dir):
+        if (name in PAPER_PROBLEMS or name in POOL_PROBLEMS) and not paper_data_available(config.paper_dir):
             skipped[name] = (
                 f"paper simulator files (mlp.npz, flops.csv) not found in "
                 f"{paper_data_dir(config.paper_dir)}; pass --paper-simulator PATH or set "
