@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.calibration import COVERAGE_LEVELS, summarize
-from benchmarks.runner import BASELINE_FAMILIES, METHOD_CONFIG, Trace, flops_to_reach, flops_to_stay
+from benchmarks.runner import BASELINE_FAMILIES, METHOD_CONFIG, POOL_BASELINES, Trace, flops_to_reach, flops_to_stay
 
 LEVELS = (0.05, 0.01)
 SUBJECT = "adso"
@@ -177,7 +177,8 @@ def strongest_per_family(s: dict[str, Summary]) -> dict[str, str]:
     """Family -> its better parametrization on this problem (by :meth:`Summary.rank_key`)."""
     out = {}
     for family, members in BASELINE_FAMILIES.items():
-        present = [m for m in members if m in s]
+        pool_variant = POOL_BASELINES.get(family)
+        present = [m for m in (*members, pool_variant) if m is not None and m in s]
         if present:
             out[family] = min(present, key=lambda m: s[m].rank_key())
     return out
