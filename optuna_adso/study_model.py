@@ -491,17 +491,22 @@ class StudyModel:
         """Total cost of every run this study made: each paid up to the last step it reported.
 
         Runs imported with :func:`~optuna_adso.add_runs` were paid for elsewhere: they are not
-        charged to this study's budget (they do count in :meth:`spending`, the share of the
-        effort at the top scale: they are data at their scales like any other run).
+        charged to this study's budget, nor to its effort in :meth:`spending`.
         """
         return sum(self.trial_cost(t)[1] for t in self.trials if not records.is_imported(t))
 
     def spending(self, top_scale: float) -> tuple[float, float]:
-        """Effort spent at the top runnable scale, and in all: each run's cost plus the fixed
-        ``run_overhead``, so that a hundred near-free runs count as the effort they are."""
+        """Effort this study spent at the top runnable scale, and in all: each run's cost plus
+        the fixed ``run_overhead``, so that a hundred near-free runs count as the effort they are.
+
+        Imported runs are data, not this study's effort: counted here, a swarm of 256 small runs
+        kept every new run at the top scale until the target's share caught up (all 30 of a
+        warm-started study's runs, which then did no better than target-only BO)."""
         at_top = total = 0.0
         overhead = self.settings.run_overhead * self.settings.target_cost
         for t in self.trials:
+            if records.is_imported(t):
+                continue
             scale, c = self.trial_cost(t)
             c += overhead if math.isfinite(scale) else 0.0  # no scale: nothing ran yet
             total += c

@@ -397,3 +397,19 @@ def test_cli_import_creates_the_study_when_asked(tmp_path: Path, capsys) -> None
     study = optuna.load_study(study_name="new", storage=storage)
     assert len(study.trials) == 4
     assert np.all([records.is_imported(t) for t in study.trials])
+
+
+
+def test_imported_runs_are_not_the_study_s_effort_at_any_scale() -> None:
+    """A swarm of small imported runs must not hold the study at the top scale: the share floor
+    (min_target_share) counts the study's own spending only."""
+    from optuna_adso.study_model import StudyModel, settings_for_study
+
+    study = declared_study()
+    sampler = study.sampler
+    model = StudyModel.load(study, settings_for_study(study, sampler))
+    top = max(model.scale_choices)
+    own = model.spending(top)
+    adso.add_runs(study, long_rows())
+    model = StudyModel.load(study, settings_for_study(study, sampler))
+    assert model.spending(top) == own and own[1] > 0
