@@ -385,9 +385,11 @@ class MultiFidelitySurrogate:
             iters = max(iters, 100)  # a cold start always gets a real fit
         try:
             if iters > 0:
-                # debug(False) skips gpytorch's shape and argument checks on every evaluation
-                # (our kernels are fixed and tested); it changes no number.
-                with warnings.catch_warnings(), gpytorch.settings.debug(False):
+                # Python overhead only, no number changes (replayed fits are bitwise identical):
+                # debug(False) skips gpytorch's shape and argument checks on every evaluation,
+                # and the kernel matrix is computed at once rather than through a lazy tensor.
+                with warnings.catch_warnings(), gpytorch.settings.debug(False), \
+                        gpytorch.settings.lazily_evaluate_kernels(False):
                     warnings.simplefilter("ignore")
                     fit_gpytorch_mll(
                         mll,
