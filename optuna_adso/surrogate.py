@@ -109,9 +109,9 @@ class _FlatKernel(Kernel):
     """A kernel with no batch dimensions, itself or in its parts.
 
     gpytorch derives ``batch_shape`` on every access by walking all sub-modules and broadcasting
-    their shapes; it is read a dozen times per evaluation of the marginal likelihood (about a
-    tenth of a fit's time).  Our kernels are never batched, so their own (empty) shape is the
-    answer."""
+    their shapes; it is read a dozen times per evaluation of the marginal likelihood (a tenth of
+    a fit's time under cProfile, a few percent without).  Our kernels are never batched, so their
+    own (empty) shape is the answer."""
 
     @property
     def batch_shape(self) -> torch.Size:
