@@ -105,7 +105,24 @@ def target_inputs(weights: np.ndarray) -> np.ndarray:
     return inputs_at(weights, (0.0, 0.0))
 
 
-class CoregionalizedFidelityKernel(Kernel):
+class _FlatKernel(Kernel):
+    """A kernel with no batch dimensions, itself or in its parts.
+
+    gpytorch derives ``batch_shape`` on every access by walking all sub-modules and broadcasting
+    their shapes; it is read a dozen times per evaluation of the marginal likelihood (a tenth of
+    a fit's time under cProfile, a few percent without).  Our kernels are never batched, so their
+    own (empty) shape is the answer."""
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return self._batch_shape
+
+    @batch_shape.setter
+    def batch_shape(self, value: torch.Size) -> None:
+        self._batch_shape = value
+
+
+class CoregionalizedFidelityKernel(_FlatKernel):
     """``k_w(w, w') * (phi(z)^T B phi(z') + s_r * k_r(z, z'))``.
 
     ``phi(z) = [1, z_scale, z_step]`` and ``B = L L^T + diag`` carry the part of a mixture's effect
@@ -174,7 +191,7 @@ class CoregionalizedFidelityKernel(Kernel):
         return kw * (kz + self.residual_scale * kr)
 
 
-class CurveKernel(Kernel):
+class CurveKernel(_FlatKernel):
     """The shared learning curve: an RBF over the fidelity coordinates only."""
 
     def __init__(self, n_weights: int) -> None:
@@ -207,7 +224,7 @@ class InverseSquaredLengthscalePrior(Prior):
         return -0.1 * (x**2 + x.pow(-2))
 
 
-class MixtureOnlyKernel(Kernel):
+class MixtureOnlyKernel(_FlatKernel):
     """``s * Matern52(w, w')``: the weights only, whatever the fidelity coordinates say.
 
     Its priors are Optuna GPSampler's (inverse-squared-lengthscale prior, kernel scale
@@ -252,7 +269,7 @@ class FidelityLinearMean(Mean):
         return x[..., self.n_weights :] @ self.weights + self.bias
 
 
-class SumKernel(Kernel):
+class SumKernel(_FlatKernel):
     def __init__(self, a: Kernel, b: Kernel) -> None:
         super().__init__()
         self.a, self.b = a, b
@@ -368,7 +385,11 @@ class MultiFidelitySurrogate:
             iters = max(iters, 100)  # a cold start always gets a real fit
         try:
             if iters > 0:
-                with warnings.catch_warnings():
+                # Python overhead only, no number changes (replayed fits are bitwise identical):
+                # debug(False) skips gpytorch's shape and argument checks on every evaluation,
+                # and the kernel matrix is computed at once rather than through a lazy tensor.
+                with warnings.catch_warnings(), gpytorch.settings.debug(False), \
+                        gpytorch.settings.lazily_evaluate_kernels(False):
                     warnings.simplefilter("ignore")
                     fit_gpytorch_mll(
                         mll,

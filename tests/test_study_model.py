@@ -150,3 +150,30 @@ def test_the_users_cost_object_is_never_changed():
     cost = adso.TableCost(ROWS)
     adso.ADSOSampler(target={"model_size": TARGET_SCALE, "step": TARGET_STEP}, cost=cost)
     assert cost.scale_param is None
+
+
+def test_observations_normalize_all_mixtures_at_once_to_the_same_bits():
+    """collect_observations normalizes every trial's weights in one call; each row must be what
+    trial_weights gives that trial alone (the GP's inputs, hence the study, must not change)."""
+    import numpy as np
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from optuna_adso.space import _trials_weights, make_mixture_spec, trial_weights
+
+    rng = np.random.default_rng(3)
+    for k in (2, 5, 13):
+        spec = make_mixture_spec("m", [f"d{i}" for i in range(k)])
+        trials = []
+        for i in range(40):
+            raw = rng.random(k) ** 3 * 10.0 ** rng.uniform(-3, 3)
+            if i % 7 == 3:
+                raw[:] = 0.0  # unusable: None
+            trials.append(create_trial(
+                state=TrialState.COMPLETE, value=1.0,
+                params={p: float(v) for p, v in zip(spec.param_names, raw)},
+                distributions={p: FloatDistribution(0.0, 1e4) for p in spec.param_names},
+            ))
+        for t, w in zip(trials, _trials_weights(trials, spec)):
+            alone = trial_weights(t, spec)
+            assert (w is None and alone is None) or np.array_equal(w, alone)

@@ -236,3 +236,18 @@ def test_the_lengthscale_prior_is_gpsamplers():
     lp = prior.log_prob(ls).numpy()
     assert int(np.argmax(lp)) == 2 and lp[2] == pytest.approx(-0.2)
     assert lp[1] == pytest.approx(lp[3]) and lp[0] == pytest.approx(lp[4]) == pytest.approx(-0.1 * (0.01 + 100))
+
+
+@pytest.mark.parametrize("kind", ["coregionalized", "mixture"])
+def test_flat_kernels_report_the_batch_shape_gpytorch_derives(kind):
+    """Our kernels answer ``batch_shape`` without walking their sub-modules (a fit reads it
+    thousands of times); the answer must be what gpytorch's own derivation gives."""
+    import torch
+    from gpytorch.kernels import Kernel
+
+    from optuna_adso.surrogate import _build_modules
+
+    covar, _ = _build_modules(kind, 3)
+    for module in covar.modules():
+        if isinstance(module, Kernel):
+            assert module.batch_shape == Kernel.batch_shape.fget(module) == torch.Size([])
