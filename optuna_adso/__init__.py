@@ -18,9 +18,18 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time, __getattr__ below
     from optuna_adso.budget import FlopsBudget
     from optuna_adso.cost import FlopsCost, TableCost
     from optuna_adso.export import export_mixture
+    from optuna_adso.objectives import (
+        DomainConstraint,
+        DomainLoss,
+        MeanLoss,
+        MixtureObjective,
+        WeightedLoss,
+        WorstExcessLoss,
+    )
     from optuna_adso.prediction import Prediction, predict
     from optuna_adso.pruner import ADSOPruner
     from optuna_adso.recommendation import Recommendation, recommend
+    from optuna_adso.reporting import report
     from optuna_adso.runs_io import ImportReport, add_runs, export_runs
     from optuna_adso.sampler import ADSOSampler
     from optuna_adso.space import suggest_mixture, suggest_scale
@@ -29,6 +38,12 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time, __getattr__ below
 _PUBLIC = {
     "ADSOPruner": "optuna_adso.pruner",
     "ADSOSampler": "optuna_adso.sampler",
+    "DomainConstraint": "optuna_adso.objectives",
+    "DomainLoss": "optuna_adso.objectives",
+    "MeanLoss": "optuna_adso.objectives",
+    "MixtureObjective": "optuna_adso.objectives",
+    "WeightedLoss": "optuna_adso.objectives",
+    "WorstExcessLoss": "optuna_adso.objectives",
     "FlopsBudget": "optuna_adso.budget",
     "FlopsCost": "optuna_adso.cost",
     "ImportReport": "optuna_adso.runs_io",
@@ -41,6 +56,7 @@ _PUBLIC = {
     "open_storage": "optuna_adso.storage",
     "predict": "optuna_adso.prediction",
     "recommend": "optuna_adso.recommendation",
+    "report": "optuna_adso.reporting",
     "suggest_mixture": "optuna_adso.space",
     "suggest_scale": "optuna_adso.space",
 }

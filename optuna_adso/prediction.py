@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from optuna_adso.objectives import MixtureObjective
 from optuna_adso.space import MixtureSpec
 from optuna_adso.study_model import SettingsSource, StudyModel
 from optuna_adso.surrogate import SurrogateFitError, single_threaded
@@ -104,6 +105,7 @@ def predict(
     fidelity: Mapping[str, Any] | None = None,
     *,
     sampler: SettingsSource | None = None,
+    objective: MixtureObjective | str | None = None,
 ) -> list[Prediction]:
     """The model's :class:`Prediction` for each mixture, at the target unless ``fidelity`` says
     otherwise (e.g. ``{"model_size": 150e6, "step": 5000}``).
@@ -111,8 +113,12 @@ def predict(
     The GP is conditioned on every observation of the study with its stored hyperparameters (no
     refit), as :func:`~optuna_adso.recommend` does.  Bad mixtures (unknown or missing domains,
     negative weights, weights that do not sum to 1) are refused before any compute.
+    ``objective``: predict another objective than the study's (see :func:`~optuna_adso.recommend`),
+    from the runs' per-domain values.
     """
     model = StudyModel.of(study, sampler)
+    if objective is not None:
+        model = model.with_objective(objective)
     rows = _as_rows(mixtures, model.spec)
     asked, z = _fidelity(model, fidelity)
     rng = np.random.default_rng([0, len(model.trials)])

@@ -14,15 +14,21 @@ runnable scale (what transferring a proxy's optimum does), not an extrapolation 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import optuna
 
-from optuna_adso.acquisition import minimize_target_mean
+from optuna_adso.acquisition import candidate_mixtures, minimize_target_mean
+from optuna_adso.constraints import FEASIBLE_PROBABILITY, feasibility
+from optuna_adso.domain_observations import NO_DOMAIN_VALUES
+from optuna_adso.objective_posterior import ObjectivePosterior
+from optuna_adso.objectives import DomainConstraint, MeanLoss, MixtureObjective
 from optuna_adso.pool import nearest_member
 from optuna_adso.space import trial_weights
 from optuna_adso.study_model import SettingsSource, StudyModel, settings_for_study
+from optuna_adso.domain_model import DomainModel
 from optuna_adso.surrogate import MultiFidelitySurrogate, SurrogateFitError, inputs_at, single_threaded
 
 
@@ -38,6 +44,9 @@ class Recommendation:
     n_trials: int
     n_observations: int
     notes: list[str] = field(default_factory=list)
+    objective: str = "value"  # what mean and std are of: the reported value, or an objective's key
+    domains: dict[str, tuple[float, float]] = field(default_factory=dict)  # per-domain (mean, std)
+    feasible_probability: float | None = None  # that every constraint holds (None: no constraints)
 
     def __str__(self) -> str:
         weights = ", ".join(f"{d}={w:.3f}" for d, w in self.mixture.items())
@@ -92,48 +101,66 @@ def keep_tried_unless_sure(
     return best, float(m_b[0]), math.sqrt(float(v_b[0])), note
 
 
-def recommend(study: optuna.Study, *, sampler: SettingsSource | None = None, seed: int = 0) -> Recommendation:
+def recommend(
+    study: optuna.Study,
+    *,
+    sampler: SettingsSource | None = None,
+    seed: int = 0,
+    objective: MixtureObjective | str | None = None,
+    constraints: Sequence[DomainConstraint] = (),
+) -> Recommendation:
     """The mixture with the best predicted value at the target fidelity, at any point of a study.
 
     ``sampler``: the study's :class:`~optuna_adso.ADSOSampler` when the study was not loaded
     with it and its cost model is not stored (a user callable); otherwise read from the study.
+    ``objective``: answer for another objective than the study's (``"value"``: the reported
+    value; ``MeanLoss()``, ``DomainLoss(name)``, ``WorstExcessLoss("uniform")``, ...), from the
+    same runs' per-domain values, with no new training.  ``constraints``: per-domain
+    :class:`~optuna_adso.objectives.DomainConstraint` s the recommendation must meet with
+    probability at least :data:`~optuna_adso.constraints.FEASIBLE_PROBABILITY`; when no
+    candidate does, the one likeliest to is returned with a note and its probability.
     """
     with single_threaded():
-        return _recommend(study, sampler, seed)
+        return _recommend(study, sampler, seed, objective, list(constraints))
 
 
-def _recommend(study: optuna.Study, sampler: SettingsSource | None, seed: int) -> Recommendation:
+def _recommend(
+    study: optuna.Study, sampler: SettingsSource | None, seed: int,
+    objective: MixtureObjective | str | None = None, constraints: list[DomainConstraint] | None = None,
+) -> Recommendation:
     settings = settings_for_study(study, sampler)
     model = StudyModel.load(study, settings)
     if model is None:
         raise ValueError("the study has no mixture yet: run at least one trial that calls suggest_mixture")
+    if objective is not None:
+        model = model.with_objective(objective)
+    constraints = constraints or []
+    for i, c in enumerate(constraints):
+        if not isinstance(c, DomainConstraint):
+            raise ValueError(f"constraints[{i}] must be an optuna_adso.DomainConstraint, got {c!r}")
+        c.validate(model.reported_domains(), model.spec.domains)
     target = settings.target.as_dict()
     spent = model.flops_spent()
     n_trials = len(model.trials)
     rng = np.random.default_rng([seed, n_trials])
     sign = -1.0 if model.maximize else 1.0
+    sampled = model.objective is not None and model.objective.linear_weights(model.reported_domains()) is None
+    # A non-linear objective is answered by sampling the joint per-domain model, fitted with the
+    # kernel of the mean loss; any other by the study's GP on the objective's values.
+    fit_model = model.with_objective(MeanLoss()) if sampled else model
     try:
-        fitted = model.fit_surrogate(rng, now=n_trials, maxiter=0)
+        fitted = fit_model.fit_surrogate(rng, now=n_trials, maxiter=0)
     except SurrogateFitError as exc:
-        tried = [trial_weights(t, model.spec) for t in model.trials]
-        tried = [w for w in tried if w is not None]
-        w = tried[-1] if tried else np.full(model.spec.k, 1.0 / model.spec.k)
-        pool = model.spec.pool
-        if pool is not None:  # the pool member nearest to it: a recommendation is always buildable
-            w = pool[nearest_member(pool, w)[0]]
-        return Recommendation(
-            dict(zip(model.spec.domains, map(float, w))), math.nan, math.nan, spent, target,
-            n_trials, 0, [f"no model yet ({exc}); returning the latest tried mixture"],
-        )
+        return _no_model_yet(model, spent, target, n_trials, exc)
     obs = fitted.observations
     surrogate, tried, notes = fitted.surrogate, obs.weights, []
     goal = (0.0, 0.0)
     if settings.method == "adso":
         goal = model.anchor_z()
-        check = model.check_anchor(fitted, now=n_trials, maxiter=0)
+        check = fit_model.check_anchor(fitted, now=n_trials, maxiter=0)
         if check.trust.decided:
             notes.append(check.trust.describe())
-        if check.hedged:
+        if check.hedged and not sampled:
             surrogate, tried = check.anchor_only, check.anchor_weights
         if not model.target_runnable:
             notes.append(
@@ -142,13 +169,38 @@ def _recommend(study: optuna.Study, sampler: SettingsSource | None, seed: int) -
                 "is assumed to hold at the target; mean and std are the model's extrapolation"
             )
     anchors = np.unique(np.round(tried, 10), axis=0)
-    w, mean, std = minimize_target_mean(surrogate, model.spec, rng, anchors, z=goal)
-    w, mean, std, kept = keep_tried_unless_sure(surrogate, w, anchors, z=goal)
+    domain_model = _domain_model(fit_model, fitted)
+    if sampled:
+        if domain_model is None:
+            raise ValueError(f"{model.objective!r} needs per-domain values: {NO_DOMAIN_VALUES}")
+        posterior = ObjectivePosterior(domain_model, model.objective, model.spec.domains, goal, seed=seed)
+        w, mean, std, kept = _minimize_sampled(posterior, model, rng, anchors)
+    else:
+        w, mean, std = minimize_target_mean(surrogate, model.spec, rng, anchors, z=goal)
+        w, mean, std, kept = keep_tried_unless_sure(surrogate, w, anchors, z=goal)
     if kept is not None:
         notes.append(kept)
+    feasible = None
+    if constraints:
+        if domain_model is None:
+            raise ValueError(f"constraints need per-domain values: {NO_DOMAIN_VALUES}")
+        if sampled:
+            score = posterior.moments
+        else:
+            def score(ws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                m, v = surrogate.predict(inputs_at(ws, goal))
+                return m, np.sqrt(v)
+        w, mean, std, feasible, note = _meet_constraints(score, domain_model, model, constraints, w, anchors, rng, goal)
+        if note:
+            notes.append(note)
     if goal != (0.0, 0.0):
-        at_target_mean, at_target_var = fitted.surrogate.predict_target(w[None])
-        mean, std = float(at_target_mean[0]), math.sqrt(float(at_target_var[0]))
+        if sampled:
+            at_target = ObjectivePosterior(domain_model, model.objective, model.spec.domains, seed=seed)
+            m_t, s_t = at_target.moments(w[None])
+            mean, std = float(m_t[0]), float(s_t[0])
+        else:
+            at_target_mean, at_target_var = fitted.surrogate.predict_target(w[None])
+            mean, std = float(at_target_mean[0]), math.sqrt(float(at_target_var[0]))
     return Recommendation(
         mixture={d: float(x) for d, x in zip(model.spec.domains, w)},
         mean=sign * mean,
@@ -158,4 +210,92 @@ def _recommend(study: optuna.Study, sampler: SettingsSource | None, seed: int) -
         n_trials=n_trials,
         n_observations=len(obs),
         notes=notes,
+        objective="value" if model.objective is None else model.objective.key,
+        domains=_domain_predictions(domain_model, w),
+        feasible_probability=feasible,
     )
+
+
+def _no_model_yet(model: StudyModel, spent: float, target: dict[str, float], n_trials: int,
+                  exc: Exception) -> Recommendation:
+    tried = [trial_weights(t, model.spec) for t in model.trials]
+    tried = [w for w in tried if w is not None]
+    w = tried[-1] if tried else np.full(model.spec.k, 1.0 / model.spec.k)
+    pool = model.spec.pool
+    if pool is not None:  # the pool member nearest to it: a recommendation is always buildable
+        w = pool[nearest_member(pool, w)[0]]
+    return Recommendation(
+        dict(zip(model.spec.domains, map(float, w))), math.nan, math.nan, spent, target,
+        n_trials, 0, [f"no model yet ({exc}); returning the latest tried mixture"],
+    )
+
+
+def _minimize_sampled(
+    posterior: ObjectivePosterior, model: StudyModel, rng: np.random.Generator, anchors: np.ndarray
+) -> tuple[np.ndarray, float, float, str | None]:
+    """The mixture of least ``mean + std`` of a sampled objective; the best tried one unless the
+    winner is SURE_MARGIN std of the (jointly sampled) difference ahead of it."""
+    cands = np.vstack([anchors, candidate_mixtures(rng, model.spec, 2048, anchors=anchors)])
+    mean, std = posterior.moments(cands)
+    score = mean + std
+    i = int(np.argmin(score))
+    if i < len(anchors) or len(anchors) == 0:
+        return cands[i], float(mean[i]), float(std[i]), None
+    b = int(np.argmin(score[: len(anchors)]))
+    lead = posterior.lead(cands[i], cands[b])
+    if lead >= SURE_MARGIN:
+        return cands[i], float(mean[i]), float(std[i]), None
+    note = (
+        f"kept the best tried mixture: the untried optimum of the model was only {lead:.2f} std "
+        f"ahead of it (at least {SURE_MARGIN:g} needed)"
+    )
+    return cands[b], float(mean[b]), float(std[b]), note
+
+
+def _domain_model(model: StudyModel, fitted) -> DomainModel | None:
+    """The joint per-domain model, when the runs reported per-domain values."""
+    if not model.reported_domains():
+        return None
+    try:
+        return model.domain_model(fitted)
+    except SurrogateFitError:
+        return None
+
+
+def _domain_predictions(domain_model: DomainModel | None, w: np.ndarray) -> dict[str, tuple[float, float]]:
+    if domain_model is None:
+        return {}
+    mean, cov = domain_model.predict(inputs_at(w[None], (0.0, 0.0)))
+    return {d: (float(mean[0, i]), math.sqrt(float(cov[0, i, i]))) for i, d in enumerate(domain_model.names)}
+
+
+def _meet_constraints(
+    score_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    domain_model: DomainModel,
+    model: StudyModel,
+    constraints: list[DomainConstraint],
+    w: np.ndarray,
+    anchors: np.ndarray,
+    rng: np.random.Generator,
+    z: tuple[float, float],
+) -> tuple[np.ndarray, float, float, float, str | None]:
+    """The best mixture (lowest mean + std) that meets every constraint with probability at
+    least FEASIBLE_PROBABILITY; the likeliest to meet them when none does."""
+    cands = np.vstack([w[None], candidate_mixtures(rng, model.spec, 2048, anchors=anchors)])
+    feas = feasibility(domain_model, cands, constraints, model.spec.domains, z)
+    mean, std = score_of(cands)
+    ok = feas.probability >= FEASIBLE_PROBABILITY
+    what = "; ".join(c.describe() for c in constraints)
+    if ok[0]:
+        i, note = 0, None
+    elif ok.any():
+        score = np.where(ok, mean + std, np.inf)
+        i = int(np.argmin(score))
+        note = f"constrained ({what}): the unconstrained choice met them with probability {feas.probability[0]:.2f}"
+    else:
+        i = int(np.lexsort((feas.violation, -feas.probability))[0])
+        note = (
+            f"INFEASIBLE: no candidate meets ({what}) with probability {FEASIBLE_PROBABILITY:g}; this is "
+            f"the likeliest (probability {feas.probability[i]:.2f}, predicted violation {feas.violation[i]:.4g})"
+        )
+    return cands[i], float(mean[i]), float(std[i]), float(feas.probability[i]), note

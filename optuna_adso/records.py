@@ -30,6 +30,11 @@ Trial user attributes of an imported run (visible in optuna-dashboard):
 - ``adso:imported``: where it came from (a file name); ``adso:run_id``: its id there.
 - ``adso:domains``: per-domain values by step, ``{"<step>": {domain: value}}``.
 - ``adso:cost``: the cost the source recorded for it.
+
+Trial user attributes of a run that reports per-domain values (:func:`optuna_adso.report`):
+
+- ``adso:domains:<step>``: ``{domain: value}`` at that step, one attribute per report so that a
+  long run never rewrites (or outgrows) one growing attribute.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ IMPORT_HASH = "adso:import_hash"
 IMPORTED = "adso:imported"
 IMPORTED_RUN_ID = "adso:run_id"
 DOMAIN_VALUES = "adso:domains"
+DOMAIN_VALUES_AT = "adso:domains:"
 RUN_COST = "adso:cost"
 
 MAX_CONFIG_CHARS = 60_000
@@ -246,8 +252,10 @@ def write_startup_weights(study: optuna.Study, trial: AnyTrial, weights: Sequenc
 
 
 def _gp_state_key(kind: str) -> str:
-    """The study's model and the anchor-only hedge (kind "mixture") are stored side by side."""
-    return GP_STATE + ":mixture" if kind == "mixture" else GP_STATE
+    """The study's model and the anchor-only hedge (kind "mixture") are stored side by side, and
+    so are the models of a per-domain objective (kind ``"<kind>@<objective key>"``)."""
+    base, _, objective = kind.partition("@")
+    return GP_STATE + (":mixture" if base == "mixture" else "") + (f"@{objective}" if objective else "")
 
 
 def write_gp_state(study: optuna.Study, trial: AnyTrial, kind: str, state: Sequence[float], fitted_at: int) -> None:
@@ -257,7 +265,7 @@ def write_gp_state(study: optuna.Study, trial: AnyTrial, kind: str, state: Seque
 
 
 def has_gp_state(trials: Sequence[FrozenTrial]) -> bool:
-    return any(GP_STATE in t.system_attrs for t in trials)
+    return any(k.startswith(GP_STATE) for t in trials for k in t.system_attrs)
 
 
 def latest_gp_state(trials: Sequence[FrozenTrial], kind: str) -> tuple[list[float], int] | None:
@@ -322,11 +330,27 @@ def imported_run_id(trial: FrozenTrial) -> str | None:
 
 
 def domain_values(trial: FrozenTrial) -> dict[int, dict[str, float]]:
-    """Per-domain values by step, as an import stored them (empty for other trials)."""
+    """Per-domain values by step: what an import stored and what :func:`optuna_adso.report` wrote
+    (empty for a trial that reported none)."""
+    out: dict[int, dict[str, float]] = {}
     raw = trial.user_attrs.get(DOMAIN_VALUES)
-    if not isinstance(raw, Mapping):
-        return {}
-    return {int(float(k)): {str(d): float(v) for d, v in vals.items()} for k, vals in raw.items()}
+    if isinstance(raw, Mapping):
+        for k, vals in raw.items():
+            if isinstance(vals, Mapping):
+                out[int(float(k))] = {str(d): float(v) for d, v in vals.items()}
+    for key, vals in trial.user_attrs.items():
+        if key.startswith(DOMAIN_VALUES_AT) and isinstance(vals, Mapping):
+            try:
+                step = int(float(key[len(DOMAIN_VALUES_AT):]))
+            except ValueError:
+                continue
+            out[step] = {str(d): float(v) for d, v in vals.items()}
+    return out
+
+
+def write_domain_values(trial: optuna.Trial, step: int, values: Mapping[str, float]) -> None:
+    """A user attribute, so that optuna-dashboard shows the per-domain curve beside the value."""
+    trial.set_user_attr(DOMAIN_VALUES_AT + str(int(step)), {str(d): float(v) for d, v in values.items()})
 
 
 def run_cost(trial: FrozenTrial) -> float | None:

@@ -20,6 +20,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
+from optuna_adso.objectives import MixtureObjective
 from optuna_adso import records
 from optuna_adso.acquisition import Proposal
 from optuna_adso.claims import holdings, record_claim, taken_by_another
@@ -69,6 +70,11 @@ class ADSOSampler(BaseSampler):
         run_overhead: fixed cost of any run (launch, evaluation), in target runs; it keeps
             the sampler from preferring thousands of near-free runs.
         n_candidates: mixtures the acquisition scores per proposal before refining the best.
+        objective: what to optimize, when not the reported value: a per-domain objective from
+            :mod:`optuna_adso.objectives` (``MeanLoss()``, ``DomainLoss(name)``,
+            ``WeightedLoss({...})``, ``WorstExcessLoss("uniform")``) or its command-line
+            spelling.  It needs runs that report per-domain values (:func:`optuna_adso.report`);
+            ``recommend`` and ``predict`` answer for it by default, and for any other on request.
     """
 
     samples_mixtures_jointly = True
@@ -87,6 +93,7 @@ class ADSOSampler(BaseSampler):
         min_target_share: float = 0.5,
         run_overhead: float = 0.1,
         n_candidates: int = 1024,
+        objective: MixtureObjective | str | None = None,
     ) -> None:
         self.settings = StudySettings(
             Target.parse(target),
@@ -97,6 +104,7 @@ class ADSOSampler(BaseSampler):
             max_points=max_points,
             run_overhead=run_overhead,
             min_target_share=min_target_share,
+            objective=objective,
         )
         self.n_startup_trials = as_optional_int(n_startup_trials, "n_startup_trials", 1)
         self.n_candidates = as_int(n_candidates, "n_candidates", 16)
@@ -230,10 +238,12 @@ class ADSOSampler(BaseSampler):
             warnings.warn(f"ADSOSampler: {exc}; proposing a random mixture at startup fidelity", stacklevel=2)
             return startup_proposal(study, trial, model, self._rng(trial, 1))
         if fitted.refitted:
-            records.write_gp_state(study, trial, fitted.surrogate.kind, fitted.surrogate.state(), trial.number)
+            records.write_gp_state(study, trial, fitted.state_kind, fitted.surrogate.state(), trial.number)
+        for kind, state in fitted.side_states:
+            records.write_gp_state(study, trial, kind, state, trial.number)
         check = model.check_anchor(fitted, now=trial.number) if model.settings.method == "adso" else None
         if check is not None and check.refitted and check.anchor_only is not None:
-            records.write_gp_state(study, trial, "mixture", check.anchor_only.state(), trial.number)
+            records.write_gp_state(study, trial, model.anchor_state_kind, check.anchor_only.state(), trial.number)
         proposer = Proposer(
             model, fitted, holdings(model, trial), check=check, n_model_trials=max(0, n_before - n_start),
             n_candidates=self.n_candidates, rng=rng, rng_of=self._rng,

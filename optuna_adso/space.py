@@ -342,6 +342,7 @@ class Observations:
     pending_log_scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
     pending_log_step: np.ndarray = field(default_factory=lambda: np.zeros(0))
     n_ignored_nonfinite: int = 0
+    domain_values: list[dict[str, float] | None] = field(default_factory=list)  # per row, if reported
 
     def __len__(self) -> int:
         return len(self.values)
@@ -382,6 +383,7 @@ def collect_observations(
     """
     sign = -1.0 if maximize else 1.0
     w_rows, s_rows, t_rows, y_rows, num_rows = [], [], [], [], []
+    dv_rows: list[dict[str, float] | None] = []
     pw, ps, pt = [], [], []
     n_bad = 0
     for t, w in zip(trials, _trials_weights(trials, spec)):
@@ -401,6 +403,7 @@ def collect_observations(
             else:
                 good[step] = float(v)
         steps = sorted(good)
+        per_domain = records.domain_values(t)
         if len(steps) > max_points_per_trial:
             keep_idx = np.unique(
                 np.round(
@@ -416,6 +419,7 @@ def collect_observations(
             t_rows.append(math.log10(step))
             y_rows.append(sign * good[step])
             num_rows.append(t.number)
+            dv_rows.append(per_domain.get(step))
         if t.state == TrialState.RUNNING:
             stop = records.planned_stop(t.system_attrs) or target_step
             if not steps or steps[-1] < stop:
@@ -433,6 +437,7 @@ def collect_observations(
         pending_log_scale=np.array(ps, dtype=float),
         pending_log_step=np.array(pt, dtype=float),
         n_ignored_nonfinite=n_bad,
+        domain_values=dv_rows,
     )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,7 +26,10 @@ from optuna.trial import FrozenTrial, TrialState
 from optuna_adso import fidelity_trust, records
 from optuna_adso.acquisition import Fidelity
 from optuna_adso.cost import ScaleStepCost, ScaleTimesSteps, cost_from_spec, cost_spec, resolve_cost
+from optuna_adso.domain_model import DomainModel
+from optuna_adso.domain_observations import domain_matrix, domain_names, objective_observations
 from optuna_adso.fidelity_trust import FidelityTrust
+from optuna_adso.objectives import MeanLoss, MixtureObjective, objective_from_config, parse_objective, reference_weights
 from optuna_adso.space import (
     MixtureSpec,
     Observations,
@@ -124,6 +127,7 @@ class StudySettings:
     max_points: int = 320
     run_overhead: float = 0.1
     min_target_share: float = 0.5
+    objective: MixtureObjective | None = None
     price: ScaleStepCost = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -146,6 +150,7 @@ class StudySettings:
         object.__setattr__(self, "stop_fractions", ordered)
         object.__setattr__(self, "run_overhead", overhead)
         object.__setattr__(self, "min_target_share", share)
+        object.__setattr__(self, "objective", parse_objective(self.objective))
         object.__setattr__(self, "price", resolve_cost(self.cost, self.target.scale_param))
 
     # -- cost -------------------------------------------------------------------------------
@@ -178,6 +183,7 @@ class StudySettings:
             "max_points": self.max_points,
             "run_overhead": self.run_overhead,
             "min_target_share": self.min_target_share,
+            "objective": None if self.objective is None else self.objective.to_config(),
         }
 
     @classmethod
@@ -201,6 +207,7 @@ class StudySettings:
             max_points=int(config.get("max_points", 320)),
             run_overhead=float(config.get("run_overhead", 0.1)),
             min_target_share=float(config.get("min_target_share", 0.5)),
+            objective=objective_from_config(config.get("objective")),
         )
 
 
@@ -283,6 +290,8 @@ class FittedSurrogate:
     axes: FidelityAxes
     refitted: bool
     rows: np.ndarray  # the observations the GP was fitted on (indices; max_points thins them)
+    state_kind: str = ""  # the key its hyperparameters are stored under (records.write_gp_state)
+    side_states: list[tuple[str, list[float]]] = field(default_factory=list)  # other fits to store
 
 
 @dataclass(frozen=True)
@@ -315,8 +324,11 @@ class StudyModel:
         self.spec = spec
         self.scale = scale
         self.trials = trials
-        self.maximize = maximize
+        self.reported_maximize = maximize
+        # A per-domain objective is a loss, minimized whatever the direction of the reported value.
+        self.maximize = maximize if settings.objective is None else False
         self._held: dict[int, HeldPoint | None] | None = None
+        self._side_states: list[tuple[str, list[float]]] = []  # fits made along the way, to store
 
     @classmethod
     def load(cls, study: optuna.Study, settings: StudySettings) -> StudyModel | None:
@@ -338,6 +350,33 @@ class StudyModel:
     @property
     def target(self) -> Target:
         return self.settings.target
+
+    # -- the objective --------------------------------------------------------------------------
+    @property
+    def objective(self) -> MixtureObjective | None:
+        """What is optimized: None for the reported value, else a per-domain objective."""
+        return self.settings.objective
+
+    @property
+    def state_kind(self) -> str:
+        """The key the GP's hyperparameters are stored under: one per objective."""
+        kind = self.settings.surrogate_kind
+        return kind if self.objective is None else f"{kind}@{self.objective.key}"
+
+    def reported_domains(self) -> list[str]:
+        """Every evaluation domain the study's runs reported, in the order first seen."""
+        seen: dict[str, None] = {}
+        for t in self.trials:
+            for values in records.domain_values(t).values():
+                seen.update(dict.fromkeys(values))
+        return list(seen)
+
+    def with_objective(self, objective: MixtureObjective | str | None) -> StudyModel:
+        """The same study scored by another objective (re-targeting needs no new runs)."""
+        settings = replace(self.settings, objective=parse_objective(objective))
+        model = StudyModel(settings, self.spec, self.scale, self.trials, self.reported_maximize)
+        model._held = self._held
+        return model
 
     # -- fidelities -----------------------------------------------------------------------------
     @property
@@ -376,15 +415,55 @@ class StudyModel:
         return self._held
 
     # -- observations and the surrogate ---------------------------------------------------------
-    def observations(self, exclude_trial: int | None = None) -> Observations:
-        return collect_observations(
+    def observations(self, exclude_trial: int | None = None, rng: np.random.Generator | None = None) -> Observations:
+        """Every usable report; valued by the objective when there is one (see
+        :mod:`optuna_adso.domain_observations`)."""
+        obs = collect_observations(
             [t for t in self.trials if t.number != exclude_trial],
             self.spec,
             self.scale,
             target_scale=self.target.run_scale,
             target_step=self.target.step,
-            maximize=self.maximize,
+            maximize=self.reported_maximize,
         )
+        if self.objective is None:
+            return obs
+        self._side_states = []
+
+        def reference_losses(rows: Observations, names: list[str]) -> np.ndarray:
+            return self._reference_losses(rows, names, exclude_trial, rng)
+
+        return objective_observations(obs, self.objective, self.spec.domains, reference_losses)
+
+    def _reference_losses(
+        self, rows: Observations, names: list[str], exclude_trial: int | None, rng: np.random.Generator | None
+    ) -> np.ndarray:
+        """The objective's reference mixture's per-domain losses at each row's fidelity, from the
+        joint per-domain model on the GP of the mean loss over ``names``."""
+        from optuna_adso.objectives import WeightedLoss
+
+        base = self.with_objective(WeightedLoss(dict.fromkeys(names, 1.0)) if len(names) > 1 else MeanLoss())
+        fitted = base.fit_surrogate(rng or np.random.default_rng(0), now=len(self.trials), exclude_trial=exclude_trial)
+        if fitted.refitted:
+            self._side_states.append((fitted.state_kind, fitted.surrogate.state()))
+        model = base.domain_model(fitted, names)
+        ref = reference_weights(self.objective.reference, self.spec.domains, "the objective's reference")
+        z = self.axes().z(rows.log_scale, rows.log_step)
+        mean, _ = model.predict(np.column_stack([np.tile(ref, (len(z), 1)), z]))
+        return mean
+
+    def domain_model(self, fitted: FittedSurrogate, names: Sequence[str] | None = None) -> DomainModel:
+        """Every domain's loss jointly, with the kernel of ``fitted`` (see :mod:`optuna_adso.domain_model`)."""
+        obs = fitted.observations
+        used = domain_names(obs) if names is None else list(names)
+        if not used:
+            from optuna_adso.domain_observations import NO_DOMAIN_VALUES
+
+            raise ValueError(NO_DOMAIN_VALUES)
+        sub = obs if len(fitted.rows) == len(obs) else _rows_of(obs, fitted.rows)
+        rows, losses = domain_matrix(sub, used)
+        z = fitted.axes.z(sub.log_scale[rows], sub.log_step[rows])
+        return DomainModel.fit(fitted.surrogate, np.column_stack([sub.weights[rows], z]), losses, used)
 
     def fit_surrogate(
         self,
@@ -399,7 +478,7 @@ class StudyModel:
         Hyperparameters are re-optimized on a schedule (see :func:`refit_due`); in between, the
         stored ones are reused and the GP is only conditioned on the new data (milliseconds).
         """
-        obs = self.observations(exclude_trial)
+        obs = self.observations(exclude_trial, rng)
         warn_nonfinite(obs.n_ignored_nonfinite)
         if len(obs) < 2:
             raise SurrogateFitError("fewer than two finite observations")
@@ -410,16 +489,22 @@ class StudyModel:
         priority = -np.abs(z).sum(axis=1)
         idx = thin_observations(len(x), self.settings.max_points, priority, rng)
         kind = self.settings.surrogate_kind
-        latest = records.latest_gp_state(self.trials, kind)
+        latest = records.latest_gp_state(self.trials, self.state_kind)
         init_state = latest[0] if latest else None
         if maxiter is None and latest is not None and not refit_due(latest[1], now):
             maxiter = 0  # condition on the new data with the stored hyperparameters
         surrogate = MultiFidelitySurrogate(kind, self.settings.max_points).fit(
             x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter
         )
-        return FittedSurrogate(surrogate, obs, axes, maxiter != 0, idx)
+        side = list(self._side_states)
+        return FittedSurrogate(surrogate, obs, axes, maxiter != 0, idx, self.state_kind, side)
 
     # -- the anchor: the target, or the largest runnable scale when the target cannot be run -----
+    @property
+    def anchor_state_kind(self) -> str:
+        """The key the anchor-only GP's hyperparameters are stored under."""
+        return "mixture" if self.objective is None else f"mixture@{self.objective.key}"
+
     @property
     def anchor_scale(self) -> float:
         return max(self.scale_choices)
@@ -459,7 +544,7 @@ class StudyModel:
             if len(stopped):
                 imputed, _ = fitted.surrogate.predict(inputs_at(weights[stopped], self.anchor_z()))
                 y_fit = np.concatenate([y_fit, imputed])
-            latest = records.latest_gp_state(self.trials, "mixture")
+            latest = records.latest_gp_state(self.trials, self.anchor_state_kind)
             if maxiter is None and latest is not None and not refit_due(latest[1], now):
                 maxiter = 0
             try:
@@ -512,6 +597,12 @@ class StudyModel:
             total += c
             at_top += c if scale == top_scale else 0.0
         return at_top, total
+
+
+def _rows_of(obs: Observations, rows: np.ndarray) -> Observations:
+    from optuna_adso.domain_observations import subset
+
+    return subset(obs, rows, obs.values[rows])
 
 
 def held_point(trial: FrozenTrial, spec: MixtureSpec, target: Target) -> HeldPoint | None:

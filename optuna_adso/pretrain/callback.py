@@ -16,6 +16,7 @@ import lightning as L
 import optuna
 
 from optuna_adso import records
+from optuna_adso.reporting import report
 from optuna_adso.pretrain.module import DivergenceError
 
 
@@ -74,7 +75,7 @@ class OptunaStepCallback(L.Callback):
         prune = False
         trial = self._trial() if trainer.is_global_zero else None
         if trial is not None:
-            trial.report(record["objective"], step=step)
+            report(trial, record["objective"], step, domains=record["val_losses"])
             write_user_attrs(trial, record, self.history)
             prune = trial.should_prune()
         prune = bool(trainer.strategy.broadcast(prune, src=0))

@@ -1,0 +1,174 @@
+"""Every evaluation domain's loss, jointly, from the runs' per-domain reports.
+
+An intrinsic coregionalization model on top of the study's fitted GP: each domain's
+(standardized) loss is a GP with the *same* kernel over (mixture, scale, step), its own mean
+(constant plus a linear trend in the fidelity coordinates, estimated by generalized least
+squares) and a learned domain covariance ``B``:
+
+    cov(L_d(x), L_e(x')) = B[d, e] * sigma_d * sigma_e * k(x, x').
+
+With the reports of all domains at the same inputs and noise proportional to ``B`` (one noisy run
+moves all its domains together), the posterior mean of each domain is that of its own GP, and the
+joint posterior covariance is ``B * sigma sigma^T`` times one shared posterior variance: one
+Cholesky factorization serves every domain, so the cost does not grow with the domain count
+beyond a few matrix-vector products.  ``B`` is the maximum-likelihood estimate given the kernel,
+``R^T K^-1 R / (n - p)`` over the GLS residuals ``R``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from optuna_adso.surrogate import DTYPE, MultiFidelitySurrogate, SurrogateFitError, _jittered_cholesky
+
+MIN_ROWS = 4
+
+
+@dataclass
+class DomainModel:
+    """The joint per-domain posterior; everything in each domain's original units."""
+
+    names: list[str]
+    train_x: torch.Tensor
+    chol: torch.Tensor  # Cholesky factor of K = k(X, X) + noise I (the shared kernel)
+    kernel: object
+    basis_cols: int
+    beta: np.ndarray  # (p, D) GLS mean coefficients, standardized units
+    alpha: np.ndarray  # (n, D) K^-1 (y - H beta)
+    domain_cov: np.ndarray  # B (D, D), standardized units
+    y_mean: np.ndarray  # (D,)
+    y_std: np.ndarray  # (D,)
+    noise: float  # the shared kernel's noise (standardized units of the kernel)
+    n_weights: int
+
+    # -- fitting ------------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls, surrogate: MultiFidelitySurrogate, x: np.ndarray, losses: np.ndarray, names: Sequence[str]
+    ) -> DomainModel:
+        """Condition on ``losses`` (n, D) at inputs ``x`` (n, k + 2) with ``surrogate``'s kernel."""
+        if surrogate.model is None:
+            raise SurrogateFitError("the study's GP is not fitted")
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(losses, dtype=float)
+        if y.ndim != 2 or y.shape[1] != len(names) or len(y) != len(x):
+            raise ValueError(f"losses must be (n, {len(names)}) beside x (n, k + 2), got {y.shape} and {x.shape}")
+        keep = np.all(np.isfinite(y), axis=1) & np.all(np.isfinite(x), axis=1)
+        x, y = x[keep], y[keep]
+        if len(y) < MIN_ROWS:
+            raise SurrogateFitError(f"fewer than {MIN_ROWS} reports with every domain's value")
+        n_weights = surrogate.n_weights
+        y_mean = y.mean(axis=0)
+        y_std = y.std(axis=0)
+        y_std = np.where(y_std > 1e-12, y_std, 1.0)
+        ys = (y - y_mean) / y_std
+        kernel = surrogate.model.covar_module
+        tx = torch.as_tensor(x, dtype=DTYPE)
+        noise = float(surrogate.model.likelihood.noise.detach().reshape(()).clamp_min(1e-9))
+        with torch.no_grad():
+            k = kernel.forward(tx, tx) + noise * torch.eye(len(x), dtype=DTYPE)
+            chol = _jittered_cholesky(k)
+            h = torch.as_tensor(_basis(x, n_weights, surrogate.kind), dtype=DTYPE)
+            kinv_h = torch.cholesky_solve(h, chol)
+            kinv_y = torch.cholesky_solve(torch.as_tensor(ys, dtype=DTYPE), chol)
+            gram = h.T @ kinv_h
+            beta = torch.linalg.solve(gram + 1e-9 * torch.eye(len(gram), dtype=DTYPE), h.T @ kinv_y)
+            resid = torch.as_tensor(ys, dtype=DTYPE) - h @ beta
+            alpha = torch.cholesky_solve(resid, chol)
+        dof = max(len(x) - h.shape[1], 1)
+        b = (resid.T @ alpha).numpy() / dof
+        b = 0.5 * (b + b.T) + 1e-10 * np.eye(len(names))
+        return cls(list(names), tx, chol, kernel, h.shape[1], beta.numpy(), alpha.numpy(), b, y_mean, y_std,
+                   noise, n_weights)
+
+    # -- prediction ---------------------------------------------------------------------------
+    def _moments(self, x: np.ndarray) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        tx = torch.as_tensor(np.asarray(x, dtype=float), dtype=DTYPE)
+        with torch.no_grad():
+            kx = self.kernel.forward(tx, self.train_x)
+            v = torch.linalg.solve_triangular(self.chol, kx.T, upper=False)
+            prior = self.kernel.forward(tx, tx, diag=True)
+        h = _basis_rows(np.asarray(x, dtype=float), self.n_weights, self.basis_cols)
+        mean_s = h @ self.beta + kx.numpy() @ self.alpha
+        return mean_s * self.y_std + self.y_mean, prior - (v * v).sum(0), v
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-domain posterior means (n, D) and covariances (n, D, D) of the expected loss."""
+        mean, var, _ = self._moments(x)
+        scale = self.domain_cov * np.outer(self.y_std, self.y_std)
+        return mean, np.clip(var.numpy(), 1e-12, None)[:, None, None] * scale[None]
+
+    def noise_cov(self) -> np.ndarray:
+        """How one run's per-domain values scatter around their expectation (D, D)."""
+        return self.noise * self.domain_cov * np.outer(self.y_std, self.y_std)
+
+    def predict_differences(self, xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Joint posterior of ``L(xa[i]) - L(xb[i])`` per domain: means (n, D), covariances (n, D, D)."""
+        ma, va, pa = self._moments(xa)
+        mb, vb, pb = self._moments(xb)
+        ta = torch.as_tensor(np.asarray(xa, dtype=float), dtype=DTYPE)
+        tb = torch.as_tensor(np.asarray(xb, dtype=float), dtype=DTYPE)
+        with torch.no_grad():
+            cross = self.kernel.forward(ta, tb, diag=True) - (pa * pb).sum(0)
+        var = np.clip((va + vb - 2.0 * cross).numpy(), 1e-12, None)
+        scale = self.domain_cov * np.outer(self.y_std, self.y_std)
+        return ma - mb, var[:, None, None] * scale[None]
+
+    @property
+    def scale(self) -> np.ndarray:
+        """``B * sigma sigma^T``: the domain covariance a unit of shared posterior variance carries."""
+        return self.domain_cov * np.outer(self.y_std, self.y_std)
+
+    def means(self, x: np.ndarray) -> np.ndarray:
+        """Per-domain posterior means (n, D)."""
+        return self._moments(x)[0]
+
+    def cross(self, xa: np.ndarray, xb: np.ndarray) -> np.ndarray:
+        """The shared posterior covariance factor of row pairs (xa[i], xb[i]) (n,): the domain
+        covariance of ``L(xa[i])`` and ``L(xb[i])`` is ``cross[i] * scale``."""
+        _, _, pa = self._moments(xa)
+        _, _, pb = self._moments(xb)
+        ta = torch.as_tensor(np.asarray(xa, dtype=float), dtype=DTYPE)
+        tb = torch.as_tensor(np.asarray(xb, dtype=float), dtype=DTYPE)
+        with torch.no_grad():
+            return (self.kernel.forward(ta, tb, diag=True) - (pa * pb).sum(0)).numpy()
+
+    def correlation(self) -> np.ndarray:
+        """The learned correlation between domains (D, D)."""
+        d = np.sqrt(np.diag(self.domain_cov))
+        return self.domain_cov / np.outer(d, d)
+
+
+def _basis(x: np.ndarray, n_weights: int, kind: str) -> np.ndarray:
+    cols = 1 if kind == "mixture" else 3
+    return _basis_rows(x, n_weights, cols)
+
+
+def _basis_rows(x: np.ndarray, n_weights: int, cols: int) -> np.ndarray:
+    """The mean's regressors: a constant, and the fidelity coordinates (a power law in scale and
+    steps, as the study's own GP mean has it)."""
+    ones = np.ones((len(x), 1))
+    return ones if cols == 1 else np.column_stack([ones, x[:, n_weights : n_weights + 2]])
+
+
+def sample_objective(
+    mean: np.ndarray, cov: np.ndarray, evaluate, n_samples: int = 512, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of ``evaluate(samples (S, n, D))`` under N(mean (n, D), cov (n, D, D)), with
+    the same normal draws for every row (common random numbers keep rankings stable)."""
+    rng = np.random.default_rng(seed)
+    n, d = mean.shape
+    eps = rng.standard_normal((n_samples, d))
+    chol = np.linalg.cholesky(cov + 1e-12 * np.eye(d)[None])  # (n, D, D)
+    draws = mean[None] + np.einsum("nij,sj->sni", chol, eps)
+    values = np.asarray(evaluate(draws))
+    return values.mean(axis=0), values.std(axis=0)
+
+
+def normal_cdf(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(z, dtype=float) / math.sqrt(2.0)))
