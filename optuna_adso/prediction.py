@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from optuna_adso.objectives import MixtureObjective
+from optuna_adso.objective_posterior import ObjectivePosterior
+from optuna_adso.objectives import MeanLoss, MixtureObjective
 from optuna_adso.space import MixtureSpec
 from optuna_adso.study_model import SettingsSource, StudyModel
 from optuna_adso.surrogate import SurrogateFitError, single_threaded
@@ -122,9 +123,19 @@ def predict(
     rows = _as_rows(mixtures, model.spec)
     asked, z = _fidelity(model, fidelity)
     rng = np.random.default_rng([0, len(model.trials)])
+    sampled = model.objective is not None and model.objective.linear_weights(model.reported_domains()) is None
+    fit_model = model.with_objective(MeanLoss()) if sampled else model
     try:
         with single_threaded():
-            fitted = model.fit_surrogate(rng, now=len(model.trials), maxiter=0)
+            fitted = fit_model.fit_surrogate(rng, now=len(model.trials), maxiter=0)
+            if sampled:  # a non-linear objective: sampled from the joint per-domain model
+                posterior = ObjectivePosterior(fit_model.domain_model(fitted), model.objective, model.spec.domains, z)
+                mean, std = posterior.moments(rows)
+                noise = posterior.noise_std(rows)
+                return [
+                    Prediction(dict(zip(model.spec.domains, map(float, w))), float(m), float(s), float(n), dict(asked))
+                    for w, m, s, n in zip(rows, mean, std, noise)
+                ]
     except SurrogateFitError as exc:
         raise ValueError(f"the study has no model to predict with yet ({exc})") from None
     x = np.column_stack([rows, np.broadcast_to(np.array(z), (len(rows), 2))])
