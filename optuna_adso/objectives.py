@@ -83,6 +83,11 @@ class MixtureObjective(ABC):
         return None
 
     @property
+    def linear(self) -> bool:
+        """A fixed weighting of the domain losses (a GP on the weighted values is then exact)."""
+        return False
+
+    @property
     def reference(self) -> str | Mapping[str, float] | None:
         """The reference mixture the value is measured against, if any."""
         return None
@@ -106,6 +111,10 @@ class MixtureObjective(ABC):
 
 
 class _Linear(MixtureObjective):
+    @property
+    def linear(self) -> bool:
+        return True
+
     def evaluate(self, losses: np.ndarray, reference_losses: np.ndarray | None, available: Sequence[str]) -> np.ndarray:
         a = self.linear_weights(available)
         assert a is not None

@@ -123,7 +123,7 @@ def predict(
     rows = _as_rows(mixtures, model.spec)
     asked, z = _fidelity(model, fidelity)
     rng = np.random.default_rng([0, len(model.trials)])
-    sampled = model.objective is not None and model.objective.linear_weights(model.reported_domains()) is None
+    sampled = model.objective is not None and not model.objective.linear
     fit_model = model.with_objective(MeanLoss()) if sampled else model
     try:
         with single_threaded():

@@ -144,7 +144,7 @@ def _recommend(
     n_trials = len(model.trials)
     rng = np.random.default_rng([seed, n_trials])
     sign = -1.0 if model.maximize else 1.0
-    sampled = model.objective is not None and model.objective.linear_weights(model.reported_domains()) is None
+    sampled = model.objective is not None and not model.objective.linear
     # A non-linear objective is answered by sampling the joint per-domain model, fitted with the
     # kernel of the mean loss; any other by the study's GP on the objective's values.
     fit_model = model.with_objective(MeanLoss()) if sampled else model

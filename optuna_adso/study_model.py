@@ -374,6 +374,10 @@ class StudyModel:
     def with_objective(self, objective: MixtureObjective | str | None) -> StudyModel:
         """The same study scored by another objective (re-targeting needs no new runs)."""
         settings = replace(self.settings, objective=parse_objective(objective))
+        if settings.objective is not None and not self.reported_domains():
+            from optuna_adso.domain_observations import NO_DOMAIN_VALUES
+
+            raise ValueError(NO_DOMAIN_VALUES)
         model = StudyModel(settings, self.spec, self.scale, self.trials, self.reported_maximize)
         model._held = self._held
         return model
