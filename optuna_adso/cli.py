@@ -253,11 +253,11 @@ def _study_from_args(args: argparse.Namespace) -> tuple[optuna.Study, StudyConfi
     return study, config
 
 
-def _recommendation(study: optuna.Study) -> Any:
+def _recommendation(study: optuna.Study, objective: str | None = None) -> Any:
     from optuna_adso.recommendation import recommend
 
     try:
-        return recommend(study)
+        return recommend(study, objective=objective)
     except ValueError as exc:
         raise CommandError(f"study {study.study_name!r}: {exc}") from None
 
@@ -343,12 +343,17 @@ def cmd_status(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_recommend(args: argparse.Namespace, extra: list[str]) -> int:
     study, _ = _study_from_args(args)
-    rec = _recommendation(study)
+    rec = _recommendation(study, args.objective)
     if args.json:
         print(json.dumps({"mixture": rec.mixture, "mean": rec.mean, "std": rec.std, "flops_spent": rec.flops_spent,
-                          "target": rec.target, "n_trials": rec.n_trials, "notes": rec.notes}, indent=2))
+                          "target": rec.target, "n_trials": rec.n_trials, "notes": rec.notes,
+                          "objective": rec.objective, "domains": rec.domains}, indent=2))
     else:
         print(rec)
+        if args.objective is not None:
+            print(f"objective: {rec.objective}")
+        for d, (m, sd) in rec.domains.items():
+            print(f"  {d}: {m:.4f} +- {sd:.4f}")
     return 0
 
 
@@ -492,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("recommend", help="the mixture predicted best at the target")
     _study_options(p)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--objective", help="answer for another objective from the same runs: value, mean, "
+                   "worst-excess, domain:NAME or weighted:NAME=W,NAME=W (default: the study's own)")
     p.set_defaults(func=cmd_recommend)
     p = sub.add_parser("export", help="write the recommended mixture for a trainer")
     _study_options(p)

@@ -271,3 +271,19 @@ def test_nan_domain_reports_never_corrupt_the_model():
     study.optimize(sometimes_nan, n_trials=10)
     rec = adso.recommend(study)
     assert math.isfinite(rec.mean) and math.isfinite(rec.std)
+
+
+def test_command_line_recommends_for_another_objective(tmp_path, capsys):
+    import json
+
+    from optuna_adso.cli import main
+
+    url = f"sqlite:///{tmp_path / 'obj.db'}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="mix", storage=url, sampler=adso.ADSOSampler(TARGET, seed=0))
+    study.optimize(objective, n_trials=8)
+    assert main(["recommend", "--storage", url, "--study-name", "mix", "--objective", "worst-excess", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["objective"] == "worst-excess(uniform)" and set(out["domains"]) == set(EVAL)
+    assert main(["recommend", "--storage", url, "--study-name", "mix", "--objective", "domain:zzz"]) == 1
+    assert "unknown domains ['zzz']" in capsys.readouterr().err
