@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time, __getattr__ below
         WeightedLoss,
         WorstExcessLoss,
     )
+    from optuna_adso.pareto import FrontPoint, pareto_front
     from optuna_adso.prediction import Prediction, predict
     from optuna_adso.pruner import ADSOPruner
     from optuna_adso.recommendation import Recommendation, recommend
@@ -46,6 +47,7 @@ _PUBLIC = {
     "WorstExcessLoss": "optuna_adso.objectives",
     "FlopsBudget": "optuna_adso.budget",
     "FlopsCost": "optuna_adso.cost",
+    "FrontPoint": "optuna_adso.pareto",
     "ImportReport": "optuna_adso.runs_io",
     "Recommendation": "optuna_adso.recommendation",
     "Prediction": "optuna_adso.prediction",
@@ -54,6 +56,7 @@ _PUBLIC = {
     "export_mixture": "optuna_adso.export",
     "export_runs": "optuna_adso.runs_io",
     "open_storage": "optuna_adso.storage",
+    "pareto_front": "optuna_adso.pareto",
     "predict": "optuna_adso.prediction",
     "recommend": "optuna_adso.recommendation",
     "report": "optuna_adso.reporting",

@@ -164,6 +164,13 @@ class ADSOSampler(BaseSampler):
     # -- Optuna hooks -------------------------------------------------------------------------
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         """Store what the study is for, so that every other process answers for the same."""
+        if len(study.directions) > 1:
+            raise ValueError(
+                f"ADSOSampler optimizes one objective, and this study has {len(study.directions)} directions; "
+                "for a trade-off between domains, run a single-objective study whose trials report "
+                "per-domain values (optuna_adso.report(..., domains=...)) and ask "
+                "optuna_adso.pareto_front(study, objectives=[...]) for the predicted front"
+            )
         records.write_config(study, self.settings.to_config())
 
     def infer_relative_search_space(

@@ -287,3 +287,30 @@ def test_command_line_recommends_for_another_objective(tmp_path, capsys):
     assert out["objective"] == "worst-excess(uniform)" and set(out["domains"]) == set(EVAL)
     assert main(["recommend", "--storage", url, "--study-name", "mix", "--objective", "domain:zzz"]) == 1
     assert "unknown domains ['zzz']" in capsys.readouterr().err
+
+
+def test_non_dominated_on_arrays():
+    from optuna_adso.pareto import non_dominated
+
+    values = np.array([[1.0, 5.0], [2.0, 2.0], [3.0, 3.0], [5.0, 1.0], [1.0, 6.0]])
+    assert non_dominated(values).tolist() == [0, 1, 3]
+
+
+def test_pareto_front_of_two_domains_from_a_mean_study(mean_study):
+    front = adso.pareto_front(mean_study, [adso.DomainLoss("a"), adso.DomainLoss("b")])
+    assert len(front) >= 3
+    means = np.array([p.means for p in front])
+    assert np.all(np.diff(means[:, 0]) >= 0) and np.all(np.diff(means[:, 1]) <= 0)  # a trade-off
+    truth = np.array([at_target(np.array([p.mixture[d] for d in DOMAINS]))[:2] for p in front])
+    # The front's ends are what each domain alone wants, measured at the target.
+    best_a = min(at_target(w)[0] for w in np.random.default_rng(0).dirichlet(np.ones(3), 5000))
+    assert truth[0, 0] - best_a < 0.1 * (at_target(UNIFORM)[0] - best_a)
+    assert truth[:, 1].min() < at_target(UNIFORM)[1] - 0.1  # and it reaches far along the other
+    with pytest.raises(ValueError, match="at least two"):
+        adso.pareto_front(mean_study, ["mean"])
+
+
+def test_multi_objective_studies_get_a_clear_error_before_any_trial_runs():
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=adso.ADSOSampler(TARGET, seed=0))
+    with pytest.raises(ValueError, match="optimizes one objective.*pareto_front"):
+        study.ask()
