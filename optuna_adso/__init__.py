@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time, __getattr__ below
         WorstExcessLoss,
     )
     from optuna_adso.pareto import FrontPoint, pareto_front
-    from optuna_adso.prediction import Prediction, predict
+    from optuna_adso.prediction import Prediction, predict, predict_domains
     from optuna_adso.pruner import ADSOPruner
     from optuna_adso.recommendation import Recommendation, recommend
     from optuna_adso.reporting import report
@@ -58,6 +58,7 @@ _PUBLIC = {
     "open_storage": "optuna_adso.storage",
     "pareto_front": "optuna_adso.pareto",
     "predict": "optuna_adso.prediction",
+    "predict_domains": "optuna_adso.prediction",
     "recommend": "optuna_adso.recommendation",
     "report": "optuna_adso.reporting",
     "suggest_mixture": "optuna_adso.space",

@@ -33,6 +33,8 @@ PLOTS: dict[str, Callable[..., go.Figure]] = {
     "recommendation-history": viz.plot_recommendation_history,
     "optimum-shift": viz.plot_optimum_shift,
     "domain-losses": viz.plot_domain_losses,
+    "domain-predictions": viz.plot_domain_predictions,
+    "tradeoff-front": viz.plot_tradeoff_front,
 }
 """The figures :func:`publish` stores, by graph id (``adso-<name>`` on the dashboard page)."""
 

@@ -147,3 +147,29 @@ def predict(
                    noise_std, dict(asked))
         for w, m, v in zip(rows, mean, var)
     ]
+
+
+def predict_domains(
+    study: optuna.Study,
+    mixtures: Mapping[str, float] | Sequence[Mapping[str, float]] | np.ndarray,
+    fidelity: Mapping[str, Any] | None = None,
+    *,
+    sampler: SettingsSource | None = None,
+) -> list[dict[str, tuple[float, float]]]:
+    """Each mixture's predicted loss on every evaluation domain the runs report, as
+    ``{domain: (mean, std)}``, from the joint per-domain model (see :mod:`optuna_adso.domain_model`)."""
+    model = StudyModel.of(study, sampler).with_objective(MeanLoss())
+    rows = _as_rows(mixtures, model.spec)
+    _, z = _fidelity(model, fidelity)
+    rng = np.random.default_rng([0, len(model.trials)])
+    try:
+        with single_threaded():
+            fitted = model.fit_surrogate(rng, now=len(model.trials), maxiter=0)
+            domain_model = model.domain_model(fitted)
+    except SurrogateFitError as exc:
+        raise ValueError(f"the study has no model to predict with yet ({exc})") from None
+    mean, cov = domain_model.predict(np.column_stack([rows, np.broadcast_to(np.array(z), (len(rows), 2))]))
+    return [
+        {d: (float(mean[i, j]), math.sqrt(float(cov[i, j, j]))) for j, d in enumerate(domain_model.names)}
+        for i in range(len(rows))
+    ]

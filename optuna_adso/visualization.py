@@ -11,6 +11,8 @@ writes a PNG for a report through kaleido and a system Chromium, without matplot
 - :func:`plot_recommendation_history`: predicted target value of the recommendation vs cost.
 - :func:`plot_optimum_shift`: the mixture predicted best at each scale.
 - :func:`plot_domain_losses`: per-domain validation losses of the top trials.
+- :func:`plot_domain_predictions`, :func:`plot_tradeoff_front`: what the study predicts per
+  evaluation domain at the target (see :mod:`optuna_adso.domain_plots`).
 """
 
 from __future__ import annotations
@@ -47,10 +49,12 @@ from optuna_adso.validation import as_int
 
 __all__ = [
     "plot_domain_losses",
+    "plot_domain_predictions",
     "plot_fidelity_cost",
     "plot_mixtures",
     "plot_optimum_shift",
     "plot_recommendation_history",
+    "plot_tradeoff_front",
     "write_image",
 ]
 
@@ -481,3 +485,6 @@ def write_image(fig: go.Figure, path: str | os.PathLike, *, width: int = 1000, h
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(image)
     return path
+
+
+from optuna_adso.domain_plots import plot_domain_predictions, plot_tradeoff_front  # noqa: E402 (re-export)

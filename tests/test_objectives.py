@@ -314,3 +314,19 @@ def test_multi_objective_studies_get_a_clear_error_before_any_trial_runs():
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=adso.ADSOSampler(TARGET, seed=0))
     with pytest.raises(ValueError, match="optimizes one objective.*pareto_front"):
         study.ask()
+
+
+def test_domain_plots_and_dashboard_publish_them(mean_study):
+    from optuna_adso import dashboard, visualization
+
+    bars = visualization.plot_domain_predictions(mean_study, objective="worst-excess", reference={"a": 0.5, "b": 0.5, "c": 0.0})
+    assert [t.name for t in bars.data] == ["recommended (worst-excess(uniform))", "uniform", "reference"]
+    assert list(bars.data[0].x) == EVAL and all(e > 0 for e in bars.data[1].error_y.array)
+    front = visualization.plot_tradeoff_front(mean_study)
+    assert len(front.data[0].x) >= 3
+    preds = adso.predict_domains(mean_study, dict(zip(DOMAINS, UNIFORM)))[0]
+    assert abs(preds["a"][0] - at_target(UNIFORM)[0]) < 4 * preds["a"][1] + 1e-3
+    dashboard.publish(mean_study, plots=["domain-predictions", "tradeoff-front"])
+    attrs = mean_study._storage.get_study_system_attrs(mean_study._study_id)
+    for name in ("adso-domain-predictions", "adso-tradeoff-front"):
+        assert any(name in k for k in attrs), name
