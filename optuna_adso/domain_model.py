@@ -17,7 +17,9 @@ beyond a few matrix-vector products.  ``B`` is the maximum-likelihood estimate g
 
 from __future__ import annotations
 
+import copy
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,9 +51,16 @@ class DomainModel:
     # -- fitting ------------------------------------------------------------------------------
     @classmethod
     def fit(
-        cls, surrogate: MultiFidelitySurrogate, x: np.ndarray, losses: np.ndarray, names: Sequence[str]
+        cls, surrogate: MultiFidelitySurrogate, x: np.ndarray, losses: np.ndarray, names: Sequence[str],
+        *, refit_kernel: bool = False,
     ) -> DomainModel:
-        """Condition on ``losses`` (n, D) at inputs ``x`` (n, k + 2) with ``surrogate``'s kernel."""
+        """Condition on ``losses`` (n, D) at inputs ``x`` (n, k + 2) with ``surrogate``'s kernel.
+
+        ``refit_kernel``: re-optimize the kernel's hyperparameters for every domain at once
+        (:func:`fit_shared_kernel`), starting from ``surrogate``'s.  The mean loss is smoother in
+        the mixture than single domains are, and its length scales make per-domain predictions
+        overconfident far from the runs; a second or two, so for answers, not for every proposal.
+        """
         if surrogate.model is None:
             raise SurrogateFitError("the study's GP is not fitted")
         x = np.asarray(x, dtype=float)
@@ -70,6 +79,9 @@ class DomainModel:
         kernel = surrogate.model.covar_module
         tx = torch.as_tensor(x, dtype=DTYPE)
         noise = float(surrogate.model.likelihood.noise.detach().reshape(()).clamp_min(1e-9))
+        if refit_kernel:
+            kernel, noise = fit_shared_kernel(kernel, noise, tx, torch.as_tensor(ys, dtype=DTYPE),
+                                              torch.as_tensor(_basis(x, n_weights, surrogate.kind), dtype=DTYPE))
         with torch.no_grad():
             k = kernel.forward(tx, tx) + noise * torch.eye(len(x), dtype=DTYPE)
             chol = _jittered_cholesky(k)
@@ -142,6 +154,61 @@ class DomainModel:
         """The learned correlation between domains (D, D)."""
         d = np.sqrt(np.diag(self.domain_cov))
         return self.domain_cov / np.outer(d, d)
+
+
+NOISE_PRIOR_LOC, NOISE_PRIOR_SCALE = math.log(1e-3), 2.0  # the study GP's noise prior (standardized units)
+
+
+def _neg_profiled_log_likelihood(kernel, noise: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                                 h: torch.Tensor) -> torch.Tensor:
+    """``n/2 log|B| + D/2 log|K|`` with the GLS means and ``B`` profiled out (ICM, shared kernel)."""
+    n, d = y.shape
+    k = kernel.forward(x, x) + noise * torch.eye(n, dtype=DTYPE)
+    chol = torch.linalg.cholesky(k + 1e-8 * torch.eye(n, dtype=DTYPE))
+    kinv_h = torch.cholesky_solve(h, chol)
+    beta = torch.linalg.solve(h.T @ kinv_h + 1e-9 * torch.eye(h.shape[1], dtype=DTYPE), kinv_h.T @ y)
+    resid = y - h @ beta
+    b = resid.T @ torch.cholesky_solve(resid, chol) / n
+    logdet_b = torch.linalg.slogdet(b + 1e-9 * torch.eye(d, dtype=DTYPE))[1]
+    return 0.5 * n * logdet_b + d * torch.log(torch.diagonal(chol)).sum()
+
+
+def fit_shared_kernel(kernel, noise: float, x: torch.Tensor, y: torch.Tensor, h: torch.Tensor,
+                      max_iter: int = 60) -> tuple[object, float]:
+    """A copy of ``kernel`` (and a noise) re-fitted by MAP to every domain's standardized losses
+    ``y`` (n, D) jointly; the original on any failure (never worse than no refit)."""
+    if y.shape[0] <= y.shape[1] + h.shape[1]:
+        return kernel, noise  # too few reports to estimate a full domain covariance
+    kern = copy.deepcopy(kernel)
+    raw_noise = torch.tensor(math.log(noise), dtype=DTYPE, requires_grad=True)
+    params = [p for p in kern.parameters()] + [raw_noise]
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.LBFGS(params, lr=1.0, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def loss_fn() -> torch.Tensor:
+        opt.zero_grad()
+        noise_t = raw_noise.exp().clamp_min(1e-6)
+        loss = _neg_profiled_log_likelihood(kern, noise_t, x, y, h)
+        for _, module, prior, closure, _ in kern.named_priors():
+            loss = loss - prior.log_prob(closure(module)).sum()
+        loss = loss + 0.5 * ((raw_noise - NOISE_PRIOR_LOC) / NOISE_PRIOR_SCALE) ** 2
+        loss.backward()
+        return loss
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            before = float(loss_fn().detach())
+            opt.step(loss_fn)
+            after = float(loss_fn().detach())
+    except (RuntimeError, ValueError):  # a non-PD matrix along the way: keep what we had
+        return kernel, noise
+    if not (math.isfinite(after) and after <= before) or not all(torch.isfinite(p).all() for p in params):
+        return kernel, noise
+    for p in params:
+        p.requires_grad_(False)
+    return kern, float(raw_noise.detach().exp().clamp_min(1e-6))
 
 
 def _basis(x: np.ndarray, n_weights: int, kind: str) -> np.ndarray:

@@ -66,7 +66,7 @@ def pareto_front(
             fitted = model.fit_surrogate(rng, now=n_trials, maxiter=0)
         except SurrogateFitError as exc:
             raise ValueError(f"the study has no model to predict with yet ({exc})") from None
-        domain_model = model.domain_model(fitted)
+        domain_model = model.domain_model(fitted, refit_kernel=True)
         tried = np.unique(np.round(fitted.observations.weights, 10), axis=0)
         cands = np.vstack([tried, candidate_mixtures(rng, model.spec, n_candidates, anchors=tried)])
         stats = [ObjectivePosterior(domain_model, o, model.spec.domains, seed=seed).moments(cands) for o in parsed]

@@ -129,7 +129,7 @@ def predict(
         with single_threaded():
             fitted = fit_model.fit_surrogate(rng, now=len(model.trials), maxiter=0)
             if sampled:  # a non-linear objective: sampled from the joint per-domain model
-                posterior = ObjectivePosterior(fit_model.domain_model(fitted), model.objective, model.spec.domains, z)
+                posterior = ObjectivePosterior(fit_model.domain_model(fitted, refit_kernel=True), model.objective, model.spec.domains, z)
                 mean, std = posterior.moments(rows)
                 noise = posterior.noise_std(rows)
                 return [
@@ -165,7 +165,7 @@ def predict_domains(
     try:
         with single_threaded():
             fitted = model.fit_surrogate(rng, now=len(model.trials), maxiter=0)
-            domain_model = model.domain_model(fitted)
+            domain_model = model.domain_model(fitted, refit_kernel=True)
     except SurrogateFitError as exc:
         raise ValueError(f"the study has no model to predict with yet ({exc})") from None
     mean, cov = domain_model.predict(np.column_stack([rows, np.broadcast_to(np.array(z), (len(rows), 2))]))

@@ -169,7 +169,8 @@ def _recommend(
                 "is assumed to hold at the target; mean and std are the model's extrapolation"
             )
     anchors = np.unique(np.round(tried, 10), axis=0)
-    domain_model = _domain_model(fit_model, fitted)
+    # The per-domain kernel is re-fitted (a second or two) only where the answer rests on it.
+    domain_model = _domain_model(fit_model, fitted, refit=sampled or bool(constraints))
     if sampled:
         if domain_model is None:
             raise ValueError(f"{model.objective!r} needs per-domain values: {NO_DOMAIN_VALUES}")
@@ -252,12 +253,12 @@ def _minimize_sampled(
     return cands[b], float(mean[b]), float(std[b]), note
 
 
-def _domain_model(model: StudyModel, fitted) -> DomainModel | None:
+def _domain_model(model: StudyModel, fitted, refit: bool = False) -> DomainModel | None:
     """The joint per-domain model, when the runs reported per-domain values."""
     if not model.reported_domains():
         return None
     try:
-        return model.domain_model(fitted)
+        return model.domain_model(fitted, refit_kernel=refit)
     except SurrogateFitError:
         return None
 

@@ -456,7 +456,8 @@ class StudyModel:
         mean, _ = model.predict(np.column_stack([np.tile(ref, (len(z), 1)), z]))
         return mean
 
-    def domain_model(self, fitted: FittedSurrogate, names: Sequence[str] | None = None) -> DomainModel:
+    def domain_model(self, fitted: FittedSurrogate, names: Sequence[str] | None = None, *,
+                     refit_kernel: bool = False) -> DomainModel:
         """Every domain's loss jointly, with the kernel of ``fitted`` (see :mod:`optuna_adso.domain_model`)."""
         obs = fitted.observations
         used = domain_names(obs) if names is None else list(names)
@@ -467,7 +468,8 @@ class StudyModel:
         sub = obs if len(fitted.rows) == len(obs) else _rows_of(obs, fitted.rows)
         rows, losses = domain_matrix(sub, used)
         z = fitted.axes.z(sub.log_scale[rows], sub.log_step[rows])
-        return DomainModel.fit(fitted.surrogate, np.column_stack([sub.weights[rows], z]), losses, used)
+        return DomainModel.fit(fitted.surrogate, np.column_stack([sub.weights[rows], z]), losses, used,
+                               refit_kernel=refit_kernel)
 
     def fit_surrogate(
         self,

@@ -330,3 +330,26 @@ def test_domain_plots_and_dashboard_publish_them(mean_study):
     attrs = mean_study._storage.get_study_system_attrs(mean_study._study_id)
     for name in ("adso-domain-predictions", "adso-tradeoff-front"):
         assert any(name in k for k in attrs), name
+
+
+def test_shared_kernel_refit_explains_every_domain_better_and_falls_back_safely():
+    import torch
+
+    from optuna_adso.domain_model import _neg_profiled_log_likelihood, fit_shared_kernel
+
+    rng = np.random.default_rng(1)
+    w = rng.dirichlet(np.ones(3), 30)
+    z = rng.uniform(-1, 0, (30, 2))
+    x = np.column_stack([w, z])
+    losses = np.column_stack([np.sin(6 * w[:, 0]), np.cos(5 * w[:, 1]), w[:, 2] ** 2]) + 0.2 * z[:, :1]
+    gp = MultiFidelitySurrogate().fit(x, losses.mean(axis=1), n_weights=3)
+    tx, ty = torch.as_tensor(x), torch.as_tensor((losses - losses.mean(0)) / losses.std(0))
+    h = torch.as_tensor(np.column_stack([np.ones(30), z]))
+    noise = float(gp.model.likelihood.noise)
+    kern, new_noise = fit_shared_kernel(gp.model.covar_module, noise, tx, ty, h)
+    with torch.no_grad():
+        before = float(_neg_profiled_log_likelihood(gp.model.covar_module, torch.tensor(noise), tx, ty, h))
+        after = float(_neg_profiled_log_likelihood(kern, torch.tensor(new_noise), tx, ty, h))
+    assert after < before and kern is not gp.model.covar_module
+    same, same_noise = fit_shared_kernel(gp.model.covar_module, noise, tx[:5], ty[:5], h[:5])
+    assert same is gp.model.covar_module and same_noise == noise  # too few rows: no refit
