@@ -41,6 +41,21 @@ class Prediction:
     noise_std: float
     fidelity: dict[str, float]
 
+    def interval(self, level: float = 0.9, *, new_run: bool = False) -> tuple[float, float]:
+        """The central ``level`` interval for the expected value, or (``new_run``) for the value
+        one new run will report: the expected value's uncertainty plus the run-to-run scatter."""
+        return normal_interval(self.mean, self.std, self.noise_std if new_run else 0.0, level)
+
+
+def normal_interval(mean: float, std: float, noise_std: float, level: float) -> tuple[float, float]:
+    """``mean +- z sqrt(std^2 + noise_std^2)`` with ``z`` the normal quantile of ``level``."""
+    from statistics import NormalDist
+
+    if not (0.0 < level < 1.0):
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    half = NormalDist().inv_cdf(0.5 + level / 2.0) * math.sqrt(std * std + noise_std * noise_std)
+    return mean - half, mean + half
+
 
 def _as_rows(mixtures: Any, spec: MixtureSpec) -> np.ndarray:
     """Mixtures as an (n, k) array in the study's domain order, each checked."""

@@ -26,6 +26,7 @@ from optuna_adso.domain_observations import NO_DOMAIN_VALUES
 from optuna_adso.objective_posterior import ObjectivePosterior
 from optuna_adso.objectives import DomainConstraint, MeanLoss, MixtureObjective
 from optuna_adso.pool import nearest_member
+from optuna_adso.prediction import normal_interval
 from optuna_adso.space import trial_weights
 from optuna_adso.study_model import SettingsSource, StudyModel, settings_for_study
 from optuna_adso.domain_model import DomainModel
@@ -47,6 +48,12 @@ class Recommendation:
     objective: str = "value"  # what mean and std are of: the reported value, or an objective's key
     domains: dict[str, tuple[float, float]] = field(default_factory=dict)  # per-domain (mean, std)
     feasible_probability: float | None = None  # that every constraint holds (None: no constraints)
+    noise_std: float = math.nan  # how far one run's value scatters around the expected value
+
+    def interval(self, level: float = 0.9, *, new_run: bool = False) -> tuple[float, float]:
+        """The central ``level`` interval for the expected value at the target, or (``new_run``)
+        for what one training run of the mixture will report there."""
+        return normal_interval(self.mean, self.std, self.noise_std if new_run else 0.0, level)
 
     def __str__(self) -> str:
         weights = ", ".join(f"{d}={w:.3f}" for d, w in self.mixture.items())
@@ -214,6 +221,8 @@ def _recommend(
         objective="value" if model.objective is None else model.objective.key,
         domains=_domain_predictions(domain_model, w),
         feasible_probability=feasible,
+        noise_std=(float(posterior.noise_std(w[None])[0]) if sampled
+                   else math.sqrt(max(fitted.surrogate.noise_variance, 0.0))),
     )
 
 

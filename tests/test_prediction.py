@@ -66,3 +66,15 @@ def test_a_bad_fidelity_is_refused(study):
         adso.predict(study, {"web": 0.2, "code": 0.3, "books": 0.5}, {"size": 1e8})
     with pytest.raises(ValueError, match="positive"):
         adso.predict(study, {"web": 0.2, "code": 0.3, "books": 0.5}, {"step": -1})
+
+
+def test_intervals_for_the_expected_value_and_for_one_new_run():
+    from optuna_adso.prediction import Prediction
+
+    p = Prediction({"a": 1.0}, 2.0, 0.3, 0.4, {"step": 10.0})
+    lo, hi = p.interval(0.9)
+    assert (lo, hi) == pytest.approx((2.0 - 1.6449 * 0.3, 2.0 + 1.6449 * 0.3), abs=1e-4)
+    lo_run, hi_run = p.interval(0.9, new_run=True)
+    assert hi_run - lo_run == pytest.approx(2 * 1.6449 * 0.5, abs=1e-4)  # sqrt(0.3^2 + 0.4^2)
+    with pytest.raises(ValueError, match="level must be in"):
+        p.interval(1.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 
 import optuna_adso as adso
+from optuna_adso import records
 from optuna_adso.pretrain.demo import run_demo, summary
 
 
@@ -17,3 +18,7 @@ def test_demo_runs_a_short_real_study(tmp_path):
     rec = adso.recommend(optuna.load_study(study_name="t", storage=storage))
     assert set(rec.mixture) == {"code", "docs", "docstrings", "licenses"}
     assert "3 trials" in summary(study)
+    # The real objective reports every domain's held-out loss, so any objective can be asked for.
+    assert all(records.domain_values(t) for t in study.trials)
+    worst = adso.recommend(study, objective="worst-excess")
+    assert worst.objective == "worst-excess(uniform)" and set(worst.domains) == set(rec.mixture)

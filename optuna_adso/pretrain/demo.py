@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import collections
 import logging
+import math
 import time
 
 import optuna
@@ -72,8 +73,13 @@ def summary(study: optuna.Study) -> str:
     )
 
 
-def check_at_target(recommended: dict[str, float], cache_dir: str = ".adso_cache", seed: int = 0) -> str:
-    """Train the target scale for the full plan on the recommended and the uniform mixture."""
+def check_at_target(recommended: dict[str, float] | adso.Recommendation, cache_dir: str = ".adso_cache",
+                    seed: int = 0) -> str:
+    """Train the target scale for the full plan on the recommended and the uniform mixture; with a
+    :class:`~optuna_adso.Recommendation`, say whether the trained value falls in its 90% interval
+    for one new run."""
+    rec = recommended if isinstance(recommended, adso.Recommendation) else None
+    recommended = rec.mixture if rec is not None else recommended
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -83,8 +89,13 @@ def check_at_target(recommended: dict[str, float], cache_dir: str = ".adso_cache
         base = objective.train(uniform, TARGET_SCALE).objective
     finally:
         torch.set_num_threads(threads)
-    return (f"check at the target ({TARGET_SCALE}, {STEPS} steps): recommended mixture {got:.4f}, "
+    text = (f"check at the target ({TARGET_SCALE}, {STEPS} steps): recommended mixture {got:.4f}, "
             f"uniform mixture {base:.4f} (mean held-out loss over the domains; lower is better)")
+    if rec is not None and math.isfinite(rec.mean):
+        lo, hi = rec.interval(0.9, new_run=True)
+        inside = "inside" if lo <= got <= hi else "OUTSIDE"
+        text += f"\npredicted 90% interval for one run [{lo:.4f}, {hi:.4f}]: the trained value is {inside} it"
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -105,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     print(best)
     print(summary(study))
     if not args.no_check:
-        print(check_at_target(best.mixture, args.cache_dir, args.seed))
+        print(check_at_target(best, args.cache_dir, args.seed))
     print(f"study '{study.study_name}' in {args.storage}; {time.perf_counter() - t0:.0f} s in all")
 
 
