@@ -103,6 +103,14 @@ def time_proposals(study: optuna.Study, sampler: optuna.samplers.BaseSampler, re
     return times
 
 
+def _record(rows: list[tuple], n: int, label: str, times: list[float], rec: float) -> None:
+    """One table row (median, p90 after the first proposal, max, recommend), printed as it comes."""
+    p90 = float(np.quantile(times[1:] or times, 0.9))  # the first pays a cold fit; see the text
+    rows.append((n, label, statistics.median(times), p90, max(times), rec))
+    print(f"n={n:4d} {label:26s} median {rows[-1][2]:.3f} s  p90 {p90:.3f} s  max {rows[-1][4]:.3f} s"
+          f"  recommend {rec:.3f} s", flush=True)
+
+
 def domains_main(args: argparse.Namespace) -> None:
     """Per-domain objectives: time per proposal with ``args.domains`` domains in every report."""
     rows = []
@@ -112,13 +120,9 @@ def domains_main(args: argparse.Namespace) -> None:
             sampler = adso.ADSOSampler(target=TARGET, cost=adso.FlopsCost(tokens_per_step=512 * 1024), seed=0,
                                        objective=objective)
             times = time_proposals(study, sampler, args.repeats, True, n_domains=args.domains)
-            p90 = float(np.quantile(times[1:] or times, 0.9))
             t0 = time.perf_counter()
             adso.recommend(study)
-            rec = time.perf_counter() - t0
-            rows.append((n, label, statistics.median(times), p90, max(times), rec))
-            print(f"n={n:4d} {label:26s} median {rows[-1][2]:.3f} s  p90 {p90:.3f} s  max {rows[-1][4]:.3f} s"
-                  f"  recommend {rec:.3f} s", flush=True)
+            _record(rows, n, label, times, time.perf_counter() - t0)
     lines = [
         "# Sampler overhead with per-domain objectives",
         "",
@@ -161,8 +165,6 @@ def main(argv: list[str] | None = None) -> None:
                 else optuna.samplers.GPSampler(seed=0)
             )
             times = time_proposals(study, sampler, args.repeats, mf)
-            # p90 of the proposals after the first (the first pays a cold fit; see the text)
-            p90 = float(np.quantile(times[1:] or times, 0.9))
             rec = math.nan
             if mf:
                 rec_times = []
@@ -171,9 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                     adso.recommend(study)
                     rec_times.append(time.perf_counter() - t0)
                 rec = statistics.median(rec_times)
-            rows.append((n, name, statistics.median(times), p90, max(times), rec))
-            print(f"n={n:4d} {name:12s} median {rows[-1][2]:.3f} s  p90 {p90:.3f} s  max {rows[-1][4]:.3f} s"
-                  f"  recommend {rec:.3f} s", flush=True)
+            _record(rows, n, name, times, rec)
     lines = [
         "# Sampler overhead",
         "",
