@@ -23,6 +23,7 @@ import optuna
 from optuna_adso.acquisition import candidate_mixtures, minimize_target_mean
 from optuna_adso.constraints import FEASIBLE_PROBABILITY, feasibility
 from optuna_adso.domain_observations import NO_DOMAIN_VALUES
+from optuna_adso.extrapolation import ExtrapolationCheck, leave_top_scale_out
 from optuna_adso.objective_posterior import ObjectivePosterior
 from optuna_adso.objectives import DomainConstraint, MeanLoss, MixtureObjective
 from optuna_adso.pool import nearest_member
@@ -49,6 +50,8 @@ class Recommendation:
     domains: dict[str, tuple[float, float]] = field(default_factory=dict)  # per-domain (mean, std)
     feasible_probability: float | None = None  # that every constraint holds (None: no constraints)
     noise_std: float = math.nan  # how far one run's value scatters around the expected value
+    beyond_data: float = 1.0  # target scale / largest runnable scale (1: the target is run)
+    extrapolation: ExtrapolationCheck | None = None  # leave-top-scale-out, when the target is not run
 
     def interval(self, level: float = 0.9, *, new_run: bool = False) -> tuple[float, float]:
         """The central ``level`` interval for the expected value at the target, or (``new_run``)
@@ -201,7 +204,11 @@ def _recommend(
         w, mean, std, feasible, note = _meet_constraints(score, domain_model, model, constraints, w, anchors, rng, goal)
         if note:
             notes.append(note)
+    extrapolation = None
     if goal != (0.0, 0.0):
+        extrapolation = _check_extrapolation(fit_model, fitted)
+        if extrapolation is not None:
+            notes.append(extrapolation.describe())
         if sampled:
             at_target = ObjectivePosterior(domain_model, model.objective, model.spec.domains, seed=seed)
             m_t, s_t = at_target.moments(w[None])
@@ -209,6 +216,8 @@ def _recommend(
         else:
             at_target_mean, at_target_var = fitted.surrogate.predict_target(w[None])
             mean, std = float(at_target_mean[0]), math.sqrt(float(at_target_var[0]))
+        if extrapolation is not None:
+            std *= extrapolation.inflation
     return Recommendation(
         mixture={d: float(x) for d, x in zip(model.spec.domains, w)},
         mean=sign * mean,
@@ -223,7 +232,20 @@ def _recommend(
         feasible_probability=feasible,
         noise_std=(float(posterior.noise_std(w[None])[0]) if sampled
                    else math.sqrt(max(fitted.surrogate.noise_variance, 0.0))),
+        beyond_data=settings.target.run_scale / model.anchor_scale,
+        extrapolation=extrapolation,
     )
+
+
+def _check_extrapolation(model: StudyModel, fitted) -> ExtrapolationCheck | None:
+    """Leave the top runnable scale out (see :mod:`optuna_adso.extrapolation`)."""
+    obs, rows = fitted.observations, fitted.rows
+    top = math.log10(model.anchor_scale)
+    log_scale, log_step = obs.log_scale[rows], obs.log_step[rows]
+    below = np.flatnonzero(log_scale < top - 1e-9)
+    held_out = np.flatnonzero(np.isclose(log_scale, top) & np.isclose(log_step, math.log10(model.target.step)))
+    x = np.column_stack([obs.weights[rows], fitted.axes.z(log_scale, log_step)])
+    return leave_top_scale_out(fitted.surrogate, x, obs.values[rows], below, held_out)
 
 
 def _no_model_yet(model: StudyModel, spent: float, target: dict[str, float], n_trials: int,

@@ -139,3 +139,49 @@ def test_an_untried_optimum_the_model_is_sure_of_is_recommended():
     w, _, _, note = keep_tried_unless_sure(gp, tried[3], tried, margin=100.0)
     assert note is None and w == pytest.approx(tried[3])
 
+
+
+def test_leave_top_scale_out_measures_extrapolation_on_arrays():
+    from optuna_adso.extrapolation import leave_top_scale_out
+    from optuna_adso.surrogate import MultiFidelitySurrogate
+
+    rng = np.random.default_rng(0)
+    w = rng.dirichlet(np.ones(3), 60)
+    z_scale = np.repeat([-1.0, -0.6, -0.3], 20)
+    x = np.column_stack([w, z_scale, np.zeros(60)])
+    y = (w[:, 0] - 0.4) ** 2 - 0.5 * z_scale
+    gp = MultiFidelitySurrogate().fit(x, y, n_weights=3)
+    below, top = np.arange(40), np.arange(40, 60)
+    honest = leave_top_scale_out(gp, x, y, below, top)
+    assert honest is not None and honest.n_runs == 20 and honest.rank_correlation > 0.8
+    # Values at the top scale that break the trend are caught: larger errors, a wider target.
+    broken = y.copy()
+    broken[top] += 0.5 * np.sign(w[top, 0] - 0.4)
+    bad = leave_top_scale_out(gp, x, broken, below, top)
+    assert bad.rmse > 3 * honest.rmse and bad.inflation >= honest.inflation >= 1.0
+    assert leave_top_scale_out(gp, x, y, below, top[:1]) is None  # one held-out run says nothing
+
+
+def test_a_target_beyond_the_runs_reports_how_far_and_how_well_scale_extrapolates():
+    from optuna_adso.simulated import SimulatedWorld
+
+    world = SimulatedWorld(seed=6, k=3, target_factor=4.0)
+    domains, scales, step = ["a", "b", "c"], world.scales[:3], 4000
+
+    def objective(trial):
+        w = adso.suggest_mixture(trial, "mix", domains)
+        n = adso.suggest_scale(trial, "n", scales)
+        for s in range(1000, step + 1, 1000):
+            value = float(world.loss(np.array([w[d] for d in domains]), n, s))
+            trial.report(value, s)
+        return value
+
+    sampler = adso.ADSOSampler({"n": 4 * scales[-1], "step": step}, cost=lambda p, s: world.cost(p["n"], s), seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=12)
+    rec = adso.recommend(study)
+    assert rec.beyond_data == pytest.approx(4.0)
+    assert rec.extrapolation is not None and rec.extrapolation.n_runs >= 2
+    assert any(n.startswith("leave-top-scale-out") for n in rec.notes)
+    lo, hi = rec.interval(0.9)
+    assert lo < rec.mean < hi
