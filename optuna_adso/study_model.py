@@ -27,9 +27,22 @@ from optuna_adso import fidelity_trust, records
 from optuna_adso.acquisition import Fidelity
 from optuna_adso.cost import ScaleStepCost, ScaleTimesSteps, cost_from_spec, cost_spec, resolve_cost
 from optuna_adso.domain_model import DomainModel
-from optuna_adso.domain_observations import domain_matrix, domain_names, objective_observations
+from optuna_adso.domain_observations import (
+    NO_DOMAIN_VALUES,
+    domain_matrix,
+    domain_names,
+    objective_observations,
+    subset,
+)
 from optuna_adso.fidelity_trust import FidelityTrust
-from optuna_adso.objectives import MeanLoss, MixtureObjective, objective_from_config, parse_objective, reference_weights
+from optuna_adso.objectives import (
+    MeanLoss,
+    MixtureObjective,
+    WeightedLoss,
+    objective_from_config,
+    parse_objective,
+    reference_weights,
+)
 from optuna_adso.space import (
     MixtureSpec,
     Observations,
@@ -375,8 +388,6 @@ class StudyModel:
         """The same study scored by another objective (re-targeting needs no new runs)."""
         settings = replace(self.settings, objective=parse_objective(objective))
         if settings.objective is not None and not self.reported_domains():
-            from optuna_adso.domain_observations import NO_DOMAIN_VALUES
-
             raise ValueError(NO_DOMAIN_VALUES)
         model = StudyModel(settings, self.spec, self.scale, self.trials, self.reported_maximize)
         model._held = self._held
@@ -444,8 +455,6 @@ class StudyModel:
     ) -> np.ndarray:
         """The objective's reference mixture's per-domain losses at each row's fidelity, from the
         joint per-domain model on the GP of the mean loss over ``names``."""
-        from optuna_adso.objectives import WeightedLoss
-
         base = self.with_objective(WeightedLoss(dict.fromkeys(names, 1.0)) if len(names) > 1 else MeanLoss())
         fitted = base.fit_surrogate(rng or np.random.default_rng(0), now=len(self.trials), exclude_trial=exclude_trial)
         if fitted.refitted:
@@ -462,10 +471,8 @@ class StudyModel:
         obs = fitted.observations
         used = domain_names(obs) if names is None else list(names)
         if not used:
-            from optuna_adso.domain_observations import NO_DOMAIN_VALUES
-
             raise ValueError(NO_DOMAIN_VALUES)
-        sub = obs if len(fitted.rows) == len(obs) else _rows_of(obs, fitted.rows)
+        sub = obs if len(fitted.rows) == len(obs) else subset(obs, fitted.rows, obs.values[fitted.rows])
         rows, losses = domain_matrix(sub, used)
         z = fitted.axes.z(sub.log_scale[rows], sub.log_step[rows])
         return DomainModel.fit(fitted.surrogate, np.column_stack([sub.weights[rows], z]), losses, used,
@@ -603,12 +610,6 @@ class StudyModel:
             total += c
             at_top += c if scale == top_scale else 0.0
         return at_top, total
-
-
-def _rows_of(obs: Observations, rows: np.ndarray) -> Observations:
-    from optuna_adso.domain_observations import subset
-
-    return subset(obs, rows, obs.values[rows])
 
 
 def held_point(trial: FrozenTrial, spec: MixtureSpec, target: Target) -> HeldPoint | None:
