@@ -43,6 +43,14 @@ class FidelityTrust:
     n_runs: int
     multi_fidelity_score: float
     anchor_only_score: float
+    multi_fidelity_z_rms: float = math.nan  # rms standardized held-out error, with the cheap data
+    anchor_only_z_rms: float = math.nan  # and from the anchor scale's data only
+
+    def inflation(self, anchor_only: bool) -> float:
+        """How much wider the model's intervals must be to cover the held-out anchor runs (the z
+        rms of the model answering, at least 1; 1 without a verdict)."""
+        z = self.anchor_only_z_rms if anchor_only else self.multi_fidelity_z_rms
+        return max(1.0, z) if self.decided and math.isfinite(z) else 1.0
 
     @property
     def cheap_gain(self) -> float:
@@ -100,5 +108,11 @@ def assess(
     mean_m, var_m = multi.leave_runs_out(run_of_row, final_rows)
     mean_a, var_a = multi.leave_runs_out(run_of_row, final_rows, among=anchor_rows)
     return FidelityTrust(
-        n, float(log_density(y, mean_m, var_m).mean()), float(log_density(y, mean_a, var_a).mean())
+        n, float(log_density(y, mean_m, var_m).mean()), float(log_density(y, mean_a, var_a).mean()),
+        z_rms(y, mean_m, var_m), z_rms(y, mean_a, var_a),
     )
+
+
+def z_rms(y: np.ndarray, mean: np.ndarray, var: np.ndarray) -> float:
+    """Root mean square of the standardized errors: 1 for calibrated predictions."""
+    return float(np.sqrt(np.mean((y - mean) ** 2 / np.maximum(var, 1e-300))))

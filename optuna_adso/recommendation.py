@@ -23,7 +23,7 @@ import optuna
 from optuna_adso.acquisition import candidate_mixtures, minimize_target_mean
 from optuna_adso.constraints import FEASIBLE_PROBABILITY, feasibility
 from optuna_adso.domain_observations import NO_DOMAIN_VALUES
-from optuna_adso.extrapolation import ExtrapolationCheck, leave_top_scale_out
+from optuna_adso.extrapolation import ExtrapolationCheck, check_extrapolation
 from optuna_adso.objective_posterior import ObjectivePosterior
 from optuna_adso.objectives import DomainConstraint, MeanLoss, MixtureObjective
 from optuna_adso.pool import nearest_member
@@ -165,9 +165,11 @@ def _recommend(
     obs = fitted.observations
     surrogate, tried, notes = fitted.surrogate, obs.weights, []
     goal = (0.0, 0.0)
+    calibration = 1.0  # how much the held-out anchor runs say the model's std must be widened
     if settings.method == "adso":
         goal = model.anchor_z()
         check = fit_model.check_anchor(fitted, now=n_trials, maxiter=0)
+        calibration = check.trust.inflation(anchor_only=check.hedged and not sampled)
         if check.trust.decided:
             notes.append(check.trust.describe())
         if check.hedged and not sampled:
@@ -206,7 +208,7 @@ def _recommend(
             notes.append(note)
     extrapolation = None
     if goal != (0.0, 0.0):
-        extrapolation = _check_extrapolation(fit_model, fitted)
+        extrapolation = check_extrapolation(fit_model, fitted)
         if extrapolation is not None:
             notes.append(extrapolation.describe())
         if sampled:
@@ -217,7 +219,11 @@ def _recommend(
             at_target_mean, at_target_var = fitted.surrogate.predict_target(w[None])
             mean, std = float(at_target_mean[0]), math.sqrt(float(at_target_var[0]))
         if extrapolation is not None:
-            std *= extrapolation.inflation
+            calibration = max(calibration, extrapolation.inflation)
+    if calibration > 1.0:
+        std *= calibration
+        notes.append(f"the std is widened {calibration:.2f}x: the model's held-out errors at the top runnable "
+                     "scale's runs were that much larger than it claimed")
     return Recommendation(
         mixture={d: float(x) for d, x in zip(model.spec.domains, w)},
         mean=sign * mean,
@@ -235,17 +241,6 @@ def _recommend(
         beyond_data=settings.target.run_scale / model.anchor_scale,
         extrapolation=extrapolation,
     )
-
-
-def _check_extrapolation(model: StudyModel, fitted) -> ExtrapolationCheck | None:
-    """Leave the top runnable scale out (see :mod:`optuna_adso.extrapolation`)."""
-    obs, rows = fitted.observations, fitted.rows
-    top = math.log10(model.anchor_scale)
-    log_scale, log_step = obs.log_scale[rows], obs.log_step[rows]
-    below = np.flatnonzero(log_scale < top - 1e-9)
-    held_out = np.flatnonzero(np.isclose(log_scale, top) & np.isclose(log_step, math.log10(model.target.step)))
-    x = np.column_stack([obs.weights[rows], fitted.axes.z(log_scale, log_step)])
-    return leave_top_scale_out(fitted.surrogate, x, obs.values[rows], below, held_out)
 
 
 def _no_model_yet(model: StudyModel, spent: float, target: dict[str, float], n_trials: int,

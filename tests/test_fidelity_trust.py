@@ -323,3 +323,13 @@ def test_a_scale_floor_keeps_a_clustered_gp_exploring():
         floored = MultiFidelitySurrogate("mixture").fit(x, y, n_weights=3, y_scale_floor=0.5)
     assert floored._y_std == 0.5
     assert floored.predict(far)[1][0] > 100 * plain.predict(far)[1][0]
+
+
+def test_inflation_widens_to_the_held_out_errors_and_never_narrows():
+    from optuna_adso.fidelity_trust import FidelityTrust, z_rms
+
+    y, mean = np.array([0.0, 0.0, 0.0, 0.0]), np.array([2.0, -2.0, 2.0, -2.0])
+    assert z_rms(y, mean, np.ones(4)) == pytest.approx(2.0)
+    trust = FidelityTrust(4, 0.0, 0.0, multi_fidelity_z_rms=2.0, anchor_only_z_rms=0.5)
+    assert trust.inflation(anchor_only=False) == 2.0 and trust.inflation(anchor_only=True) == 1.0
+    assert FidelityTrust(2, 0.0, 0.0, multi_fidelity_z_rms=3.0).inflation(anchor_only=False) == 1.0  # no verdict
