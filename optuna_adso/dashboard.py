@@ -35,6 +35,7 @@ PLOTS: dict[str, Callable[..., go.Figure]] = {
     "domain-losses": viz.plot_domain_losses,
     "domain-predictions": viz.plot_domain_predictions,
     "tradeoff-front": viz.plot_tradeoff_front,
+    "scale-fan": viz.plot_scale_fan,
 }
 """The figures :func:`publish` stores, by graph id (``adso-<name>`` on the dashboard page)."""
 

@@ -13,6 +13,8 @@ writes a PNG for a report through kaleido and a system Chromium, without matplot
 - :func:`plot_domain_losses`: per-domain validation losses of the top trials.
 - :func:`plot_domain_predictions`, :func:`plot_tradeoff_front`: what the study predicts per
   evaluation domain at the target (see :mod:`optuna_adso.domain_plots`).
+- :func:`plot_scale_fan`: predicted value against scale up to the target, with intervals
+  (see :mod:`optuna_adso.scale_plots`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ __all__ = [
     "plot_mixtures",
     "plot_optimum_shift",
     "plot_recommendation_history",
+    "plot_scale_fan",
     "plot_tradeoff_front",
     "write_image",
 ]
@@ -488,3 +491,4 @@ def write_image(fig: go.Figure, path: str | os.PathLike, *, width: int = 1000, h
 
 
 from optuna_adso.domain_plots import plot_domain_predictions, plot_tradeoff_front  # noqa: E402 (re-export)
+from optuna_adso.scale_plots import plot_scale_fan  # noqa: E402 (re-export)

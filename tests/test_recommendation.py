@@ -185,3 +185,29 @@ def test_a_target_beyond_the_runs_reports_how_far_and_how_well_scale_extrapolate
     assert any(n.startswith("leave-top-scale-out") for n in rec.notes)
     lo, hi = rec.interval(0.9)
     assert lo < rec.mean < hi
+
+
+def test_scale_fan_reaches_the_target_with_intervals_that_widen_beyond_the_runs():
+    from optuna_adso.simulated import SimulatedWorld
+    from optuna_adso.visualization import plot_scale_fan
+
+    world = SimulatedWorld(seed=6, k=3, target_factor=4.0)
+    domains, scales = ["a", "b", "c"], world.scales[:3]
+
+    def objective(trial):
+        w = adso.suggest_mixture(trial, "mix", domains)
+        n = adso.suggest_scale(trial, "n", scales)
+        for s in (1000, 2000):
+            value = float(world.loss(np.array([w[d] for d in domains]), n, s))
+            trial.report(value, s)
+        return value
+
+    study = optuna.create_study(sampler=adso.ADSOSampler({"n": 4 * scales[-1], "step": 2000}, seed=0))
+    study.optimize(objective, n_trials=8)
+    fig = plot_scale_fan(study, top=2, n_scales=8)
+    lines = [t for t in fig.data if t.mode == "lines"]
+    bands = [t for t in fig.data if t.fill == "toself"]
+    assert len(lines) == 2 and len(bands) == 2
+    assert lines[0].x[-1] == pytest.approx(4 * scales[-1])
+    width = np.array(bands[0].y[:8]) - np.array(bands[0].y[8:])[::-1]
+    assert width[-1] > width[np.argmin(np.abs(np.log(np.array(lines[0].x) / scales[-1])))]  # wider at the target
