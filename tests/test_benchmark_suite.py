@@ -397,3 +397,24 @@ def test_objectives_preset_and_the_retarget_report_section(tmp_path: Path) -> No
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nthe suite's report\n")
     assert text.count(retarget.MARKER) == 1 and "## second" in text and "## first" not in text
+
+
+def test_retarget_table_compares_the_answer_with_the_source_study_and_uniform(tmp_path: Path) -> None:
+    from benchmarks import retarget
+
+    def answer(seed: int, regret: float) -> dict:
+        belief = {"mean": 0.1, "std": 0.05, "truth": -0.01}
+        objectives = {
+            spec: {"retargeted_regret": regret, "own_regret": 5.0, "notes": ["kept the best tried mixture: 0.1 std"],
+                   "beliefs": {"optimum": belief, "answer": belief, "uniform": belief}}
+            for spec in retarget.RETARGETS
+        }
+        return {"seed": seed, "source_final_regret": 0.004, "objectives": objectives}
+
+    lines = retarget.retarget_section([answer(0, 0.03), answer(1, 0.25)], 2, tmp_path)
+    text = "\n".join(lines)
+    assert "2 seeds" in text and "0.0040 / 0.0040 / 0.0040" in text  # the source study's own regret
+    row = next(x for x in lines if "objective='domain:stackexchange'" in x)
+    assert "0.0300, 0.2500" in row and "| 0 |" in row  # per seed; no extra FLOPs
+    assert any("uniform mixture" in x and "1.0000 / 1.0000 / 1.0000" in x for x in lines)
+    assert "- kept the best tried mixture (4)" in lines  # 2 seeds x 2 objectives
