@@ -329,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
               command=f"python -m benchmarks.retarget --seeds {args.seeds}")
     answers = run_retarget(args.seeds, args.jobs, args.results)
     sections = targets_section(suite_config(args.seeds), args.results) + retarget_section(answers, args.seeds, args.results)
-    append_sections(args.out, sections)
+    command = f"python -m benchmarks.retarget --seeds {args.seeds} --jobs {args.jobs} --out {args.out}"
+    append_sections(args.out, [f"Command of the sections below: `{command}` (after the suite's own).", ""] + sections)
     print(f"wrote the re-targeting sections to {args.out}")
     return 0
 
