@@ -5,8 +5,9 @@ Two families:
 - :func:`paper_simulator`: the MLP that arXiv 2503.21023 fitted to 472 real pre-training runs on
   SlimPajama (5 domains, 20M to 1B parameters, up to 19,500 steps), with its FLOPs table.  The
   files are not shipped with the project; see ``docs`` or the error message for where to get them.
-  Any of its 11 outputs (or the mean domain CE) is an objective, and ``max_scale`` caps the
-  runs below the 1B target.
+  Any of its 11 outputs, the mean domain CE or the worst domain CE's excess over the uniform
+  mixture is an objective, ``max_scale`` caps the runs below the 1B target, and its 7 domain CEs
+  are the per-domain losses (:meth:`Problem.domain_losses`) that per-domain objectives read.
 - :func:`synthetic_world`: seeded worlds of our own, Chinchilla-like learning curves with domain
   transfer and interference, where the optimum moves with scale (and, with ``misleading=True``,
   the small scales rank mixtures against the target; with ``small_scales="uninformative"`` their
@@ -36,6 +37,7 @@ import numpy as np
 from optuna_adso import simulated as _simulated
 
 LossFn = Callable[[np.ndarray, float, float], np.ndarray]
+DomainFn = Callable[[np.ndarray, float, float], np.ndarray]  # (n, k) weights -> (n, D) losses
 CostFn = Callable[[float, float], float]
 
 PAPER_DOMAINS = ["wikipedia", "stackexchange", "github", "arxiv", "book"]
@@ -58,6 +60,20 @@ PAPER_OBJECTIVES: dict[str, tuple[tuple[int, ...], bool]] = {
     "hellaswag": ((8,), True),
     "piqa": ((9,), True),
     "arc_easy": ((10,), True),
+}
+# Objectives made of the 7 domain CEs but not their average (issue 20): ``worst_excess`` is the
+# max over them of CE_d(w) - CE_d(uniform) at the same size and step (uniform scores 0, the
+# optimum is negative: every domain beats uniform there).  Minimized.
+PAPER_EXCESS_OBJECTIVES = ("worst_excess",)
+# the MLP's outputs 1..7: the evaluation domains a per-domain report names (not the 5 mixed ones)
+PAPER_DOMAIN_CE = ("commoncrawl", "c4", "wikipedia", "stackexchange", "github", "arxiv", "book")
+_PAPER_CE_COLS = [1, 2, 3, 4, 5, 6, 7]
+# objective -> what ADSOSampler(objective=...) optimizes for it from the per-domain CEs
+# (optuna_adso.parse_objective's spelling); objectives not made of the domain CEs have none
+PAPER_DOMAIN_OBJECTIVES: dict[str, str] = {
+    **{name: f"domain:{name}" for name in PAPER_DOMAIN_CE},
+    "mean_ce": "mean",
+    "worst_excess": "worst-excess",
 }
 # caps of the capped variants, in millions of parameters: runs up to the cap, target still 1B
 PAPER_CAPS_M = (500, 300)
@@ -85,6 +101,13 @@ class Problem:
     run_noise_std: float = 0.0  # one offset per run, shared by all its reports (seed, hardware, order)
     # the mixtures a data pipeline can build (n, k), when only those may run (see with_pool)
     pool: np.ndarray | None = field(default=None, repr=False)
+    # per-domain losses (n, k) -> (n, D), noiseless, and their names: what a run can report with
+    # optuna_adso.report(..., domains=); None where the problem has only its scalar
+    domain_fn: DomainFn | None = field(default=None, repr=False)
+    domain_names: list[str] | None = None
+    # the per-domain objective that is this problem's value (parse_objective's spelling: "mean",
+    # "worst-excess", "domain:NAME"), for ADSOSampler(objective=...); None when there is none
+    domain_objective: str | None = None
 
     def __post_init__(self) -> None:
         self.report_steps = [int(s) for s in self.report_steps]
@@ -111,6 +134,15 @@ class Problem:
         single = w.ndim == 1
         out = np.asarray(self.loss_fn(np.atleast_2d(w), float(scale), float(step)), dtype=float)
         return float(out[0]) if single else out
+
+    def domain_losses(self, weights: Any, scale: float, step: float) -> np.ndarray:
+        """Noiseless per-domain losses at (scale, step), columns in :attr:`domain_names` order;
+        ``weights`` (k,) -> (D,), (n, k) -> (n, D).  A problem without them raises."""
+        if self.domain_fn is None or self.domain_names is None:
+            raise ValueError(f"{self.name}: this problem has no per-domain losses")
+        w = self.as_weights(weights)
+        out = np.asarray(self.domain_fn(np.atleast_2d(w), float(scale), float(step)), dtype=float)
+        return out[0] if w.ndim == 1 else out
 
     def cost(self, scale: float, step: float) -> float:
         """Cumulative FLOPs of a run of ``scale`` parameters up to ``step``."""
@@ -440,17 +472,25 @@ def paper_simulator(
 ) -> Problem:
     """The ADSO paper's simulator (5 SlimPajama domains, 20M..1B params, target 1B at 19,500 steps).
 
-    Objectives (:data:`PAPER_OBJECTIVES`): any of the MLP's 11 outputs, ``"train_ce"``, the CEs
-    ``"commoncrawl"``, ``"c4"``, ``"wikipedia"``, ``"stackexchange"`` (the paper's default),
-    ``"github"``, ``"arxiv"``, ``"book"`` (minimized), the accuracies ``"hellaswag"``, ``"piqa"``,
-    ``"arc_easy"`` (maximized), or ``"mean_ce"``, the mean of the 7 domain CEs (minimized).
+    Objectives (:data:`PAPER_OBJECTIVES`, :data:`PAPER_EXCESS_OBJECTIVES`): any of the MLP's 11
+    outputs, ``"train_ce"``, the CEs ``"commoncrawl"``, ``"c4"``, ``"wikipedia"``,
+    ``"stackexchange"`` (the paper's default), ``"github"``, ``"arxiv"``, ``"book"`` (minimized),
+    the accuracies ``"hellaswag"``, ``"piqa"``, ``"arc_easy"`` (maximized), ``"mean_ce"``, the mean of the 7 domain CEs (minimized), or
+    ``"worst_excess"``: the largest of the 7 domain CEs' excess over the uniform mixture's at the
+    same size and step (minimized; uniform scores 0 at every fidelity, the optimum is negative, so
+    the regret's gap is the optimum's margin below uniform on its worst domain).
+
+    Every problem carries the 7 domain CEs as its per-domain losses
+    (:meth:`Problem.domain_losses`, :data:`PAPER_DOMAIN_CE`) and, for the objectives made of them,
+    the matching per-domain objective (:data:`PAPER_DOMAIN_OBJECTIVES`).
 
     ``max_scale`` (parameters) keeps only the sizes up to it runnable: the target stays 1B at
     step 19,500 but is never run (``Problem.top_scale`` and ``budget_unit`` are then the cap's),
     and the name says so (``paper-stackexchange-cap500m``).
     """
-    if objective not in PAPER_OBJECTIVES:
-        raise ValueError(f"unknown objective {objective!r}; choose from {sorted(PAPER_OBJECTIVES)}")
+    if objective not in PAPER_OBJECTIVES and objective not in PAPER_EXCESS_OBJECTIVES:
+        choices = sorted(PAPER_OBJECTIVES) + list(PAPER_EXCESS_OBJECTIVES)
+        raise ValueError(f"unknown objective {objective!r}; choose from {choices}")
     scales = [s * 1e6 for s in PAPER_SIZES_M]
     name = f"paper-{objective}"
     capped = max_scale is not None and float(max_scale) < scales[-1]
@@ -461,12 +501,23 @@ def paper_simulator(
         name += f"-cap{scales[-1] / 1e6:g}m"
     d = paper_data_dir(data_dir).resolve()
     mlp, flops = _load_paper_files(d)
-    outputs, maximize = PAPER_OBJECTIVES[objective]
+    outputs, maximize = PAPER_OBJECTIVES.get(objective, (tuple(_PAPER_CE_COLS), False))
     cols = list(outputs)
 
-    def loss_fn(w: np.ndarray, scale: float, step: float) -> np.ndarray:
-        y = mlp(w, scale / 1e6, step)
-        return y[:, cols].mean(axis=1)
+    def domain_fn(w: np.ndarray, scale: float, step: float) -> np.ndarray:
+        return mlp(w, scale / 1e6, step)[:, _PAPER_CE_COLS]
+
+    if objective == "worst_excess":
+        uniform = np.full((1, len(PAPER_DOMAINS)), 1.0 / len(PAPER_DOMAINS))
+
+        def loss_fn(w: np.ndarray, scale: float, step: float) -> np.ndarray:
+            # the reference at the same size and step, so that uniform is exactly 0 everywhere
+            return (domain_fn(w, scale, step) - domain_fn(uniform, scale, step)).max(axis=1)
+    else:
+
+        def loss_fn(w: np.ndarray, scale: float, step: float) -> np.ndarray:
+            y = mlp(w, scale / 1e6, step)
+            return y[:, cols].mean(axis=1)
 
     description = f"paper simulator, {objective} ({'maximize' if maximize else 'minimize'})"
     if capped:
@@ -484,6 +535,9 @@ def paper_simulator(
         cost_fn=flops,
         cache_key=("paper", objective, str(d)),  # the cap leaves the target, hence the optimum, alone
         description=description,
+        domain_fn=domain_fn,
+        domain_names=list(PAPER_DOMAIN_CE),
+        domain_objective=PAPER_DOMAIN_OBJECTIVES.get(objective),
     )
 
 

@@ -39,6 +39,7 @@ LABELS = {
     "gp": "GPSampler",
     "paper": "paper (EI per cost)",
     "adso": "ADSO + ADSOPruner",
+    "adso-domains": "ADSO on per-domain losses",
     "adso-noprune": "ADSO, no pruner",
     "adso-hyperband": "ADSO + Hyperband",
     "regmix": "RegMix-style regression",

@@ -28,6 +28,11 @@ Methods (their exact settings: :data:`METHOD_CONFIG`):
   the recommendation is :func:`optuna_adso.recommend`.  ADSO's runs are full-length unless the
   pruner judges one hopeless at the target; the paper's method plans (scale, steps) on a grid,
   so its pruner honours planned stops.
+- ``adso-domains``: ADSO + ADSOPruner optimizing the problem's value as a per-domain objective
+  (``ADSOSampler(objective=problem.domain_objective)``: ``WorstExcessLoss("uniform")`` on
+  ``paper-worst_excess``, ``DomainLoss(name)`` on one domain's CE, ``MeanLoss()`` on the mean
+  CE), modelled from the runs' per-domain losses instead of the reported scalar; its
+  recommendation is ``recommend()`` for the same objective (the sampler's).
 - ``adso-noprune``: ADSOSampler with Optuna's NopPruner (every run goes to its full length);
   ``adso-hyperband``: ADSOSampler with Optuna's
   HyperbandPruner over steps.  Both measure what ADSOPruner adds.
@@ -37,6 +42,12 @@ thin delegating wrapper) and, on noisy problems, the regret of the "best observe
 best reported final value among completed full-length runs at the highest scale any completed
 run reached (the target's, whenever the target is runnable).  For the baselines that is their
 recommendation; for ADSO it is the noise floor its model-based recommendation must beat.
+
+Per-domain losses: on a problem that has them (``problem.domain_names``), every ADSO method
+reports them with the value (``optuna_adso.report(trial, value, step, domains=...)``), as a user
+of the per-domain API would; baselines report the scalar objective alone with ``trial.report``
+(the exact value they optimize: their strongest configuration).  Per-domain losses carry no noise
+(only the noiseless paper simulator has them).
 
 Noise: the value reported at ``step`` of trial ``number`` is
 ``loss + run_noise_std * z_run + noise_std * z_step``: one offset per run shared by all its reports
@@ -80,7 +91,9 @@ TRANSFER_METHODS = ("regmix", "scaling-law")
 # adso-warm256: ADSO started from a swarm of 256 runs at the smallest scale imported with
 # optuna_adso.add_runs (benchmarks.warmstart); only its new runs are charged to the budget.
 WARM_METHODS = ("adso-warm256",)
-ADSO_METHODS = ("adso", "paper", "adso-noprune", "adso-hyperband") + WARM_METHODS
+# adso-domains: ADSOSampler(objective=problem.domain_objective), on problems with per-domain losses
+DOMAIN_METHODS = ("adso-domains",)
+ADSO_METHODS = ("adso", "paper", "adso-noprune", "adso-hyperband") + WARM_METHODS + DOMAIN_METHODS
 CALIBRATED_METHODS = ("adso", "adso-noprune")  # whose adso.predict the suite scores
 METHODS = BASELINES + TRANSFER_METHODS + ADSO_METHODS
 # what a suite should run: every method once (no aliases)
@@ -129,6 +142,10 @@ METHOD_CONFIG: dict[str, str] = {
         "ADSOSampler(method='adso') + ADSOPruner, started from 256 full runs at the smallest scale "
         "(seeded Dirichlet mixtures, concentration log-uniform in [0.2, 2]) imported with "
         "optuna_adso.add_runs; only new runs are charged"
+    ),
+    "adso-domains": (
+        "ADSOSampler(method='adso', objective=the problem's per-domain objective: WorstExcessLoss('uniform'), "
+        "DomainLoss(name) or MeanLoss()) + ADSOPruner; recommend() for the same objective"
     ),
     "adso-noprune": "ADSOSampler(method='adso') + NopPruner",
     "adso-hyperband": "ADSOSampler(method='adso') + HyperbandPruner over steps",
@@ -333,6 +350,8 @@ def _make_sampler_and_pruner(problem: Problem, method: str, seed: int):
     if method in ADSO_METHODS:
         import optuna_adso as adso
 
+        if method in DOMAIN_METHODS and problem.domain_objective is None:
+            raise ValueError(f"{method!r} needs a problem whose value is a per-domain objective, not {problem.name!r}")
         sampler = adso.ADSOSampler(
             target={SCALE: problem.target_scale, "step": problem.target_step},
             cost=lambda params, step: problem.cost(params[SCALE], step),
@@ -340,6 +359,7 @@ def _make_sampler_and_pruner(problem: Problem, method: str, seed: int):
             method="paper" if method == "paper" else "adso",
             # The paper's method picks (scale, steps) on a grid: its runs stop where it planned.
             planned_stops=method == "paper",
+            objective=problem.domain_objective if method in DOMAIN_METHODS else None,
         )
         if method == "adso-noprune":
             return sampler, optuna.pruners.NopPruner()
@@ -520,6 +540,20 @@ class _Recorder:
             study.stop()
 
 
+def _domain_reporter(problem: Problem):
+    """``report(trial, w, scale, step, value)``: :func:`optuna_adso.report` with the problem's
+    noiseless per-domain losses at (scale, step) beside ``value``."""
+    import optuna_adso as adso
+
+    names = list(problem.domain_names or [])
+
+    def report(trial: optuna.Trial, w: np.ndarray, scale: float, step: int, value: float) -> None:
+        losses = problem.domain_losses(w, scale, step)
+        adso.report(trial, value, int(step), domains={d: float(x) for d, x in zip(names, losses)})
+
+    return report
+
+
 def run_study(
     problem: Problem,
     method: str,
@@ -567,6 +601,8 @@ def run_study(
     problem.uniform_value
     recorder = _Recorder(problem, method, budget, recommend_every, max_trials)
     noise_std = problem.noise_std
+    # ADSO methods report the per-domain losses beside the value where the problem has them
+    report = _domain_reporter(problem) if multi_fidelity and problem.domain_names else None
 
     def objective(trial: optuna.Trial) -> float:
         weights = suggest_mixture(trial, MIX, problem.domains)
@@ -579,7 +615,10 @@ def run_study(
         value = math.nan
         for step in problem.report_steps:
             value = problem.loss(w, scale, step) + run_offset + noise(seed, trial.number, step, noise_std)
-            trial.report(value, step)
+            if report is None:
+                trial.report(value, step)
+            else:
+                report(trial, w, scale, step, value)
             if trial.should_prune():
                 raise optuna.TrialPruned()
         return value

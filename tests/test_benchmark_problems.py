@@ -440,3 +440,53 @@ def test_default_worlds_are_unchanged() -> None:
         SimulatedWorld(0, misleading=True, small_scales="uninformative")
     with pytest.raises(ValueError, match="target_factor"):
         SimulatedWorld(0, target_factor=0.5)
+
+
+# --- per-domain losses and the worst-excess objective (issue 20) ----------------------------------
+
+
+@needs_paper
+def test_paper_domain_losses_are_the_seven_domain_ces_and_name_their_objective() -> None:
+    from benchmarks.problems import PAPER_DOMAIN_CE, PAPER_DOMAIN_OBJECTIVES
+
+    w = [0.1, 0.3, 0.2, 0.15, 0.25]
+    out = _hand_forward(w + [300.0, 1.0, 1.0, 4000.0])
+    mean = make_problem("paper-mean_ce")
+    assert mean.domain_names == list(PAPER_DOMAIN_CE) and len(PAPER_DOMAIN_CE) == 7
+    losses = mean.domain_losses(w, 300e6, 4000)
+    np.testing.assert_allclose(losses, out[1:8], rtol=1e-10)
+    assert mean.loss(w, 300e6, 4000) == pytest.approx(losses.mean(), rel=1e-12)
+    W = _random_mixtures(5, 6)
+    assert mean.domain_losses(W, 1e9, 19_500).shape == (6, 7)
+    for name in PAPER_DOMAIN_CE:  # one domain's CE problem is that column
+        p = make_problem(f"paper-{name}")
+        assert p.domain_objective == f"domain:{name}"
+        assert p.loss(w, 300e6, 4000) == pytest.approx(losses[PAPER_DOMAIN_CE.index(name)], rel=1e-12)
+    assert mean.domain_objective == PAPER_DOMAIN_OBJECTIVES["mean_ce"] == "mean"
+    assert make_problem("paper-worst_excess").domain_objective == "worst-excess"
+    # accuracies and the train CE are no function of the 7 domain CEs: no per-domain objective
+    assert make_problem("paper-hellaswag").domain_objective is None
+    assert make_problem("paper-hellaswag").domain_names == list(PAPER_DOMAIN_CE)
+    with pytest.raises(ValueError, match="no per-domain losses"):
+        synthetic_world(0).domain_losses(np.full(synthetic_world(0).k, 0.1), 1e8, 100)
+
+
+@needs_paper
+def test_worst_excess_is_zero_at_uniform_and_negative_at_its_optimum() -> None:
+    from benchmarks.suite import PAPER_EXCESS
+
+    assert PAPER_EXCESS == ("paper-worst_excess",) and set(PAPER_EXCESS) <= set(PAPER_PROBLEMS)
+    p = make_problem("paper-worst_excess")
+    assert p.name == "paper-worst_excess" and not p.maximize and p.target_scale == 1e9
+    uniform = np.full(5, 0.2)
+    for scale, step in ((20e6, 500), (300e6, 4000), (1e9, 19_500)):
+        assert p.loss(uniform, scale, step) == 0.0  # the reference at the same size and step
+        W = _random_mixtures(5, 8, seed=3)
+        excess = p.domain_losses(W, scale, step) - p.domain_losses(uniform, scale, step)[None]
+        np.testing.assert_allclose(p.loss(W, scale, step), excess.max(axis=1), rtol=1e-12)
+    assert p.uniform_value == 0.0 and p.optimum_value < 0.0
+    assert p.regret(uniform) == pytest.approx(1.0) and p.regret(p.optimum_weights) == pytest.approx(0.0)
+    # at the optimum every domain beats uniform by at least the optimum's margin
+    excess = p.domain_losses(p.optimum_weights, 1e9, 19_500) - p.domain_losses(uniform, 1e9, 19_500)
+    assert excess.max() == pytest.approx(p.optimum_value, abs=1e-12) and np.all(excess < 0)
+    assert np.all(p.regret(_random_mixtures(5, 200)) > 0.0)  # nothing drawn beats the optimum

@@ -322,3 +322,99 @@ def test_suite_workers_get_one_blas_thread_each_and_the_parent_keeps_its_setting
     with _one_thread_per_worker():
         assert os.environ["OMP_NUM_THREADS"] == os.environ["OPENBLAS_NUM_THREADS"] == "1"
     assert os.environ["OMP_NUM_THREADS"] == "4" and "OPENBLAS_NUM_THREADS" not in os.environ
+
+
+# --- per-domain reports and adso-domains (issue 20) ---------------------------------------------
+
+needs_paper = pytest.mark.skipif(
+    not paper_data_available(),
+    reason=f"paper simulator files (mlp.npz, flops.csv) not found in {paper_data_dir()}; set $ADSO_PAPER_SIMULATOR",
+)
+
+
+def _domain_attrs(trial) -> dict[str, dict[str, float]]:  # type: ignore[no-untyped-def]
+    return {k: v for k, v in trial.user_attrs.items() if k.startswith("adso:domains:")}
+
+
+@needs_paper
+def test_adso_methods_report_domains_and_adso_domains_optimizes_and_recommends_the_problems_objective(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import optuna
+
+    import optuna_adso as adso
+    from benchmarks.problems import PAPER_DOMAIN_CE
+
+    p = make_problem("paper-worst_excess")
+    asked: list[str] = []
+    real = adso.recommend
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        rec = real(*args, **kwargs)
+        asked.append(rec.objective)
+        return rec
+
+    monkeypatch.setattr(adso, "recommend", spy)
+    storage = optuna.storages.InMemoryStorage()
+    trace = run_study(p, "adso-domains", seed=0, budget=0.5, storage=storage, max_trials=2)
+    assert trace.n_trials == 2 and asked and set(asked) == {"worst-excess(uniform)"}
+    (summary,) = optuna.get_all_study_summaries(storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    for t in study.trials:
+        attrs = _domain_attrs(t)
+        assert len(attrs) == len(t.intermediate_values) > 0
+        for key, domains in attrs.items():
+            step = int(key.rsplit(":", 1)[1])
+            assert list(domains) == list(PAPER_DOMAIN_CE)
+            w = [t.user_attrs["mix"][d] for d in p.domains]
+            np.testing.assert_allclose(list(domains.values()), p.domain_losses(w, t.params["model_size"], step))
+            assert t.intermediate_values[step] == pytest.approx(p.loss(w, t.params["model_size"], step))
+    # baselines report the exact scalar alone
+    storage = optuna.storages.InMemoryStorage()
+    run_study(p, "tpe-dirichlet", seed=0, budget=2.0, storage=storage, max_trials=2)
+    (summary,) = optuna.get_all_study_summaries(storage)
+    assert not any(_domain_attrs(t) for t in optuna.load_study(study_name=summary.study_name, storage=storage).trials)
+    with pytest.raises(ValueError, match="per-domain objective"):
+        run_study(make_problem("paper-hellaswag"), "adso-domains", seed=0, budget=0.5, max_trials=1)
+
+
+def test_objectives_preset_and_the_retarget_report_section(tmp_path: Path) -> None:
+    from benchmarks import retarget
+    from benchmarks.suite import PRESETS
+
+    preset = PRESETS["objectives"]
+    assert preset["problems"] == ("paper-worst_excess",) and preset["seeds"] == 5
+    assert {"adso", "adso-domains", "gp-floats", "gp-dirichlet", "tpe-dirichlet"} <= set(preset["methods"])
+    config = retarget.suite_config(3)
+    assert config.name == "objectives" and config.seeds == 3
+    companion = retarget.companion_config(3)
+    assert companion.problems == ("paper-stackexchange",) and companion.methods == ("adso",)
+    assert companion.cell_settings("adso") == config.cell_settings("adso")  # same budget and cap
+    out = tmp_path / "report.md"
+    out.write_text("# Benchmarks\n\nthe suite's report\n")
+    retarget.append_sections(out, ["## first"])
+    retarget.append_sections(out, ["## second"])  # a rerun replaces its own part only
+    text = out.read_text()
+    assert text.startswith("# Benchmarks\n\nthe suite's report\n")
+    assert text.count(retarget.MARKER) == 1 and "## second" in text and "## first" not in text
+
+
+def test_retarget_table_compares_the_answer_with_the_source_study_and_uniform(tmp_path: Path) -> None:
+    from benchmarks import retarget
+
+    def answer(seed: int, regret: float) -> dict:
+        belief = {"mean": 0.1, "std": 0.05, "truth": -0.01}
+        objectives = {
+            spec: {"retargeted_regret": regret, "own_regret": 5.0, "notes": ["kept the best tried mixture: 0.1 std"],
+                   "beliefs": {"optimum": belief, "answer": belief, "uniform": belief}}
+            for spec in retarget.RETARGETS
+        }
+        return {"seed": seed, "source_final_regret": 0.004, "objectives": objectives}
+
+    lines = retarget.retarget_section([answer(0, 0.03), answer(1, 0.25)], 2, tmp_path)
+    text = "\n".join(lines)
+    assert "2 seeds" in text and "0.0040 / 0.0040 / 0.0040" in text  # the source study's own regret
+    row = next(x for x in lines if "objective='domain:stackexchange'" in x)
+    assert "0.0300, 0.2500" in row and "| 0 |" in row  # per seed; no extra FLOPs
+    assert any("uniform mixture" in x and "1.0000 / 1.0000 / 1.0000" in x for x in lines)
+    assert "- kept the best tried mixture (4)" in lines  # 2 seeds x 2 objectives
