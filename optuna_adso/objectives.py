@@ -17,6 +17,7 @@ or not (:class:`WorstExcessLoss`), which the joint per-domain model answers by s
 
 from __future__ import annotations
 
+import hashlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 REFERENCE_SUM_TOL = 1e-6
+MAX_STORAGE_KEY = 64
 
 
 def _check_domains(names: Sequence[str], available: Sequence[str], what: str) -> None:
@@ -70,6 +72,15 @@ class MixtureObjective(ABC):
     @abstractmethod
     def key(self) -> str:
         """A short stable name: in stored GP states, plots and the command line."""
+
+    @property
+    def storage_key(self) -> str:
+        """:attr:`key`, shortened with a digest when long: it is part of a storage attribute's
+        name, which RDB storages cap (512 characters, fewer in practice on MySQL indexes)."""
+        if len(self.key) <= MAX_STORAGE_KEY:
+            return self.key
+        digest = hashlib.sha1(self.key.encode()).hexdigest()[:12]
+        return f"{self.key[:MAX_STORAGE_KEY - 13]}#{digest}"
 
     @abstractmethod
     def domains_used(self, available: Sequence[str]) -> list[str]:

@@ -374,7 +374,7 @@ class StudyModel:
     def state_kind(self) -> str:
         """The key the GP's hyperparameters are stored under: one per objective."""
         kind = self.settings.surrogate_kind
-        return kind if self.objective is None else f"{kind}@{self.objective.key}"
+        return kind if self.objective is None else f"{kind}@{self.objective.storage_key}"
 
     def reported_domains(self) -> list[str]:
         """Every evaluation domain the study's runs reported, in the order first seen."""
@@ -516,7 +516,7 @@ class StudyModel:
     @property
     def anchor_state_kind(self) -> str:
         """The key the anchor-only GP's hyperparameters are stored under."""
-        return "mixture" if self.objective is None else f"mixture@{self.objective.key}"
+        return "mixture" if self.objective is None else f"mixture@{self.objective.storage_key}"
 
     @property
     def anchor_scale(self) -> float:

@@ -353,3 +353,11 @@ def test_shared_kernel_refit_explains_every_domain_better_and_falls_back_safely(
     assert after < before and kern is not gp.model.covar_module
     same, same_noise = fit_shared_kernel(gp.model.covar_module, noise, tx[:5], ty[:5], h[:5])
     assert same is gp.model.covar_module and same_noise == noise  # too few rows: no refit
+
+
+def test_long_objective_keys_are_shortened_for_storage_attribute_names():
+    many = adso.WeightedLoss({f"evaluation_domain_number_{i}": 1.0 for i in range(40)})
+    assert len(many.key) > 64 and len(many.storage_key) == 64
+    other = adso.WeightedLoss({f"evaluation_domain_number_{i}": 1.0 + (i == 39) for i in range(40)})
+    assert other.storage_key != many.storage_key  # the digest tells them apart
+    assert adso.MeanLoss().storage_key == "mean"
