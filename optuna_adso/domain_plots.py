@@ -21,6 +21,15 @@ from optuna_adso.recommendation import recommend
 from optuna_adso.study_model import SettingsSource, StudyModel
 
 Z90 = 1.6449  # half-width of a 90% interval, in standard deviations
+NO_DOMAINS = "no run reported per-domain values (optuna_adso.report(..., domains=...))"
+
+
+def _message(title: str, text: str) -> go.Figure:
+    """A figure that says why there is nothing to draw (as the other plots do)."""
+    fig = go.Figure()
+    fig.update_layout(title=title, xaxis_visible=False, yaxis_visible=False)
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    return fig
 
 
 def plot_domain_predictions(
@@ -33,6 +42,9 @@ def plot_domain_predictions(
     """Predicted per-domain losses at the target (bars with 90% intervals) of the mixture
     recommended for ``objective`` (the study's own by default), of uniform, and of ``reference``."""
     model = StudyModel.of(study, sampler)
+    title = "Predicted per-domain loss at the target (90% intervals)"
+    if not model.reported_domains():
+        return _message(title, NO_DOMAINS)
     rec = recommend(study, sampler=sampler, objective=objective)
     mixtures = {f"recommended ({rec.objective})": rec.mixture, "uniform": "uniform"}
     if reference is not None:
@@ -50,7 +62,7 @@ def plot_domain_predictions(
             x=names, y=[pred[d][0] for d in names], name=label,
             error_y={"type": "data", "array": [Z90 * pred[d][1] for d in names]},
         ))
-    fig.update_layout(title="Predicted per-domain loss at the target (90% intervals)", barmode="group",
+    fig.update_layout(title=title, barmode="group",
                       xaxis_title="evaluation domain", yaxis_title="predicted loss")
     return fig
 
@@ -66,7 +78,7 @@ def plot_tradeoff_front(
     if objectives is None:
         names = StudyModel.of(study, sampler).reported_domains()
         if len(names) < 2:
-            raise ValueError("a trade-off needs runs that report at least two domains' values")
+            return _message("Predicted trade-off at the target", NO_DOMAINS + " for at least two domains")
         objectives = [DomainLoss(names[0]), DomainLoss(names[1])]
     if len(objectives) != 2:
         raise ValueError(f"plot_tradeoff_front draws two objectives, got {len(objectives)}")

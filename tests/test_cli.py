@@ -156,7 +156,8 @@ def test_demo_runs_and_publishes_plots(tmp_path: Path, capsys) -> None:
 def test_plot_writes_every_figure(done: Path, tmp_path: Path) -> None:
     assert main(["plot", str(done), "--out", str(tmp_path / "plots"), "--html"]) == 0
     names = sorted(p.stem for p in (tmp_path / "plots").glob("*.html"))
-    assert names == ["domain-losses", "fidelity-cost", "mixtures", "optimum-shift", "recommendation-history"]
+    assert names == ["domain-losses", "domain-predictions", "fidelity-cost", "mixtures", "optimum-shift",
+                     "recommendation-history", "scale-fan", "tradeoff-front"]
 
 
 def test_pretrain_objective_from_config(tmp_path: Path) -> None:
