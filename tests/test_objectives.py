@@ -361,3 +361,45 @@ def test_long_objective_keys_are_shortened_for_storage_attribute_names():
     other = adso.WeightedLoss({f"evaluation_domain_number_{i}": 1.0 + (i == 39) for i in range(40)})
     assert other.storage_key != many.storage_key  # the digest tells them apart
     assert adso.MeanLoss().storage_key == "mean"
+
+
+SERVERS = {
+    "postgresql": ("psycopg2", ["postgresql://postgres@127.0.0.1:5432/test", "postgres://root@127.0.0.1:5432/test"]),
+    "mariadb": ("pymysql", ["mysql://root:@127.0.0.1:3306/test"]),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+def test_objective_studies_live_in_a_server_and_another_process_answers_from_it(kind):
+    """Per-step domain attributes, the stored objective and its GP states (``@`` in attribute
+    names) go through PostgreSQL and MariaDB; a second handle with no sampler recommends the same."""
+    import uuid
+
+    from optuna_adso.storage import open_storage
+
+    driver, urls = SERVERS[kind]
+    pytest.importorskip(driver)
+    storage = None
+    for url in urls:
+        try:
+            storage = open_storage(url)
+            break
+        except ConnectionError:
+            continue
+    if storage is None:
+        pytest.skip(f"{kind} server not reachable; run scripts/ensure_services.sh")
+    name = f"objectives-{uuid.uuid4().hex[:8]}"
+    try:
+        study = optuna.create_study(study_name=name, storage=storage,
+                                    sampler=adso.ADSOSampler(TARGET, seed=0, objective="worst-excess"))
+        study.optimize(objective, n_trials=7)
+        other = optuna.load_study(study_name=name, storage=storage)  # no sampler: read from storage
+        rec = adso.recommend(other)
+        assert rec.objective == "worst-excess(uniform)" and set(rec.domains) == set(EVAL)
+        assert rec.mixture == adso.recommend(study).mixture
+        keys = {k for t in other.trials for k in t.system_attrs if k.startswith("adso:gp_state")}
+        assert any("@worst-excess" in k for k in keys)
+        assert all(records.domain_values(t) for t in other.trials)
+    finally:
+        optuna.delete_study(study_name=name, storage=storage)
+        storage.engine.dispose()
