@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import norm
 
-from optuna_adso.domain_model import DomainModel, normal_cdf
+from optuna_adso.domain_model import DomainModel
 from optuna_adso.objectives import DomainConstraint, reference_weights
 from optuna_adso.surrogate import inputs_at
 
@@ -47,12 +48,12 @@ def feasibility(
             if mean is None:
                 mean, cov = model.predict(x)
             m, s = mean[:, d], np.sqrt(cov[:, d, d])
-            prob *= normal_cdf((c.at_most - m) / s)
+            prob *= norm.cdf((c.at_most - m) / s)
             violation = np.maximum(violation, m - c.at_most)
         else:
             ref = reference_weights(c.not_worse_than, mixture_domains, f"DomainConstraint({c.name!r}) not_worse_than")
             diff, dcov = model.predict_differences(x, inputs_at(np.tile(ref, (len(weights), 1)), z))
             m, s = diff[:, d], np.sqrt(dcov[:, d, d])
-            prob *= normal_cdf(-m / s)
+            prob *= norm.cdf(-m / s)
             violation = np.maximum(violation, m)
     return Feasibility(prob, np.maximum(violation, 0.0))

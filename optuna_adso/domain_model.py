@@ -115,10 +115,6 @@ class DomainModel:
         scale = self.domain_cov * np.outer(self.y_std, self.y_std)
         return mean, np.clip(var.numpy(), 1e-12, None)[:, None, None] * scale[None]
 
-    def noise_cov(self) -> np.ndarray:
-        """How one run's per-domain values scatter around their expectation (D, D)."""
-        return self.noise * self.domain_cov * np.outer(self.y_std, self.y_std)
-
     def predict_differences(self, xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Joint posterior of ``L(xa[i]) - L(xb[i])`` per domain: means (n, D), covariances (n, D, D)."""
         ma, va, pa = self._moments(xa)
@@ -222,20 +218,3 @@ def _basis_rows(x: np.ndarray, n_weights: int, cols: int) -> np.ndarray:
     ones = np.ones((len(x), 1))
     return ones if cols == 1 else np.column_stack([ones, x[:, n_weights : n_weights + 2]])
 
-
-def sample_objective(
-    mean: np.ndarray, cov: np.ndarray, evaluate, n_samples: int = 512, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std of ``evaluate(samples (S, n, D))`` under N(mean (n, D), cov (n, D, D)), with
-    the same normal draws for every row (common random numbers keep rankings stable)."""
-    rng = np.random.default_rng(seed)
-    n, d = mean.shape
-    eps = rng.standard_normal((n_samples, d))
-    chol = np.linalg.cholesky(cov + 1e-12 * np.eye(d)[None])  # (n, D, D)
-    draws = mean[None] + np.einsum("nij,sj->sni", chol, eps)
-    values = np.asarray(evaluate(draws))
-    return values.mean(axis=0), values.std(axis=0)
-
-
-def normal_cdf(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.vectorize(math.erf)(np.asarray(z, dtype=float) / math.sqrt(2.0)))
