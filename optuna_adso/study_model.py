@@ -341,7 +341,7 @@ class StudyModel:
         # A per-domain objective is a loss, minimized whatever the direction of the reported value.
         self.maximize = maximize if settings.objective is None else False
         self._held: dict[int, HeldPoint | None] | None = None
-        self._side_states: list[tuple[str, list[float]]] = []  # fits made along the way, to store
+        self._reported: list[str] | None = None
 
     @classmethod
     def load(cls, study: optuna.Study, settings: StudySettings) -> StudyModel | None:
@@ -377,12 +377,14 @@ class StudyModel:
         return kind if self.objective is None else f"{kind}@{self.objective.storage_key}"
 
     def reported_domains(self) -> list[str]:
-        """Every evaluation domain the study's runs reported, in the order first seen."""
-        seen: dict[str, None] = {}
-        for t in self.trials:
-            for values in records.domain_values(t).values():
-                seen.update(dict.fromkeys(values))
-        return list(seen)
+        """Every evaluation domain the study's runs reported, in the order first seen (read once)."""
+        if self._reported is None:
+            seen: dict[str, None] = {}
+            for t in self.trials:
+                for values in records.domain_values(t).values():
+                    seen.update(dict.fromkeys(values))
+            self._reported = list(seen)
+        return list(self._reported)
 
     def with_objective(self, objective: MixtureObjective | str | None) -> StudyModel:
         """The same study scored by another objective (re-targeting needs no new runs)."""
@@ -390,7 +392,7 @@ class StudyModel:
         if settings.objective is not None and not self.reported_domains():
             raise ValueError(NO_DOMAIN_VALUES)
         model = StudyModel(settings, self.spec, self.scale, self.trials, self.reported_maximize)
-        model._held = self._held
+        model._held, model._reported = self._held, self._reported
         return model
 
     # -- fidelities -----------------------------------------------------------------------------
@@ -433,6 +435,13 @@ class StudyModel:
     def observations(self, exclude_trial: int | None = None, rng: np.random.Generator | None = None) -> Observations:
         """Every usable report; valued by the objective when there is one (see
         :mod:`optuna_adso.domain_observations`)."""
+        return self._valued_observations(exclude_trial, rng)[0]
+
+    def _valued_observations(
+        self, exclude_trial: int | None, rng: np.random.Generator | None
+    ) -> tuple[Observations, list[tuple[str, list[float]]]]:
+        """The observations, and the hyperparameters of any GP re-fitted to value them (a
+        reference's losses come from a GP of their own), for the sampler to store."""
         obs = collect_observations(
             [t for t in self.trials if t.number != exclude_trial],
             self.spec,
@@ -442,28 +451,29 @@ class StudyModel:
             maximize=self.reported_maximize,
         )
         if self.objective is None:
-            return obs
-        self._side_states = []
+            return obs, []
+        side: list[tuple[str, list[float]]] = []
 
         def reference_losses(rows: Observations, names: list[str]) -> np.ndarray:
-            return self._reference_losses(rows, names, exclude_trial, rng)
+            mean, fitted = self._reference_losses(rows, names, exclude_trial, rng)
+            if fitted.refitted:
+                side.append((fitted.state_kind, fitted.surrogate.state()))
+            return mean
 
-        return objective_observations(obs, self.objective, self.spec.domains, reference_losses)
+        return objective_observations(obs, self.objective, self.spec.domains, reference_losses), side
 
     def _reference_losses(
         self, rows: Observations, names: list[str], exclude_trial: int | None, rng: np.random.Generator | None
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, FittedSurrogate]:
         """The objective's reference mixture's per-domain losses at each row's fidelity, from the
-        joint per-domain model on the GP of the mean loss over ``names``."""
+        joint per-domain model on the GP of the mean loss over ``names`` (returned too)."""
         base = self.with_objective(WeightedLoss(dict.fromkeys(names, 1.0)) if len(names) > 1 else MeanLoss())
         fitted = base.fit_surrogate(rng or np.random.default_rng(0), now=len(self.trials), exclude_trial=exclude_trial)
-        if fitted.refitted:
-            self._side_states.append((fitted.state_kind, fitted.surrogate.state()))
         model = base.domain_model(fitted, names)
         ref = reference_weights(self.objective.reference, self.spec.domains, "the objective's reference")
         z = self.axes().z(rows.log_scale, rows.log_step)
         mean, _ = model.predict(np.column_stack([np.tile(ref, (len(z), 1)), z]))
-        return mean
+        return mean, fitted
 
     def domain_model(self, fitted: FittedSurrogate, names: Sequence[str] | None = None, *,
                      refit_kernel: bool = False) -> DomainModel:
@@ -491,7 +501,7 @@ class StudyModel:
         Hyperparameters are re-optimized on a schedule (see :func:`refit_due`); in between, the
         stored ones are reused and the GP is only conditioned on the new data (milliseconds).
         """
-        obs = self.observations(exclude_trial, rng)
+        obs, side = self._valued_observations(exclude_trial, rng)
         warn_nonfinite(obs.n_ignored_nonfinite)
         if len(obs) < 2:
             raise SurrogateFitError("fewer than two finite observations")
@@ -509,7 +519,6 @@ class StudyModel:
         surrogate = MultiFidelitySurrogate(kind, self.settings.max_points).fit(
             x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter
         )
-        side = list(self._side_states)
         return FittedSurrogate(surrogate, obs, axes, maxiter != 0, idx, self.state_kind, side)
 
     # -- the anchor: the target, or the largest runnable scale when the target cannot be run -----

@@ -215,6 +215,8 @@ def test_a_study_optimizing_worst_excess_finds_a_mixture_better_on_every_domain(
     rec = adso.recommend(study)
     assert rec.objective == "worst-excess(uniform)"
     assert (at_target(weights_of(rec)) - at_target(UNIFORM)).max() < 0.0
+    keys = {k for t in study.trials for k in t.system_attrs}
+    assert any(k.startswith("adso:gp_state@weighted(") for k in keys)  # the reference's GP is stored too
 
 
 def test_constraints_are_met_or_flagged_infeasible(mean_study):
