@@ -87,3 +87,14 @@ def check_extrapolation(model: StudyModel, fitted: FittedSurrogate) -> Extrapola
     x = np.column_stack([obs.weights[rows], fitted.axes.z(log_scale, log_step)])
     return leave_top_scale_out(fitted.surrogate, x, obs.values[rows], below, held_out)
 
+
+def std_inflation(model: StudyModel, fitted: FittedSurrogate) -> tuple[float, float]:
+    """How much wider the GP's std must be, by its own held-out errors: (at scales the study
+    runs, beyond them).  At the top runnable scale's runs (:mod:`optuna_adso.fidelity_trust`) and,
+    beyond the runs, also leaving that scale out; never below 1.  (1, 1) for the paper's method,
+    which runs no such test."""
+    if model.settings.method != "adso":
+        return 1.0, 1.0
+    inside = model.trust(fitted).inflation(anchor_only=False)
+    check = None if model.target_runnable else check_extrapolation(model, fitted)
+    return inside, inside if check is None else max(inside, check.inflation)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from optuna_adso.extrapolation import check_extrapolation
+from optuna_adso.extrapolation import std_inflation
 from optuna_adso.objective_posterior import ObjectivePosterior
 from optuna_adso.objectives import MeanLoss, MixtureObjective
 from optuna_adso.space import MixtureSpec
@@ -156,7 +156,9 @@ def predict(
         raise ValueError(f"the study has no model to predict with yet ({exc})") from None
     x = np.column_stack([rows, np.broadcast_to(np.array(z), (len(rows), 2))])
     mean, var = fitted.surrogate.predict(x)
-    var = var * _calibration(model, fitted, z) ** 2
+    with single_threaded():
+        inside, beyond = std_inflation(model, fitted)
+    var = var * (beyond if z == (0.0, 0.0) else inside) ** 2
     sign = -1.0 if model.maximize else 1.0
     noise_std = math.sqrt(max(fitted.surrogate.noise_variance, 0.0))
     return [
@@ -164,21 +166,6 @@ def predict(
                    noise_std, dict(asked))
         for w, m, v in zip(rows, mean, var)
     ]
-
-
-def _calibration(model: StudyModel, fitted, z: tuple[float, float]) -> float:
-    """How much wider the GP's std must be, by its own held-out errors: at the top runnable scale's
-    runs (:mod:`optuna_adso.fidelity_trust`) and, at a target beyond them, leaving that scale out
-    (:mod:`optuna_adso.extrapolation`).  1 for the paper's method, which runs no such test."""
-    if model.settings.method != "adso":
-        return 1.0
-    with single_threaded():
-        inflation = model.check_anchor(fitted, now=len(model.trials), maxiter=0).trust.inflation(anchor_only=False)
-        if not model.target_runnable and z == (0.0, 0.0):
-            check = check_extrapolation(model, fitted)
-            if check is not None:
-                inflation = max(inflation, check.inflation)
-    return inflation
 
 
 def predict_domains(

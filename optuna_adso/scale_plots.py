@@ -14,7 +14,7 @@ import numpy as np
 import optuna
 import plotly.graph_objects as go
 
-from optuna_adso.extrapolation import check_extrapolation
+from optuna_adso.extrapolation import std_inflation
 from optuna_adso.study_model import SettingsSource, StudyModel, incumbent_weights
 from optuna_adso.surrogate import SurrogateFitError, single_threaded
 
@@ -37,13 +37,7 @@ def plot_scale_fan(
         except SurrogateFitError as exc:
             raise ValueError(f"the study has no model to plot yet ({exc})") from None
         best = incumbent_weights(fitted.surrogate, fitted.observations.weights, n=top)
-        # Widened as predict() widens: by the held-out errors at the top runnable scale, and beyond
-        # the runs by the leave-top-scale-out errors too.
-        inside = beyond = 1.0
-        if model.settings.method == "adso":
-            inside = model.check_anchor(fitted, now=len(model.trials), maxiter=0).trust.inflation(anchor_only=False)
-            check = check_extrapolation(model, fitted) if not model.target_runnable else None
-            beyond = max(inside, check.inflation) if check is not None else inside
+        inside, beyond = std_inflation(model, fitted)  # widened as predict() widens
     largest = max(model.scale_choices)
     scales = np.geomspace(min(model.scale_choices), max(target.scale, largest), n_scales)
     z = fitted.axes.z(np.log10(scales), np.full(n_scales, math.log10(target.step)))

@@ -552,8 +552,7 @@ class StudyModel:
         """
         obs, rows = fitted.observations, fitted.rows
         weights, runs, values = obs.weights[rows], obs.trial_numbers[rows], obs.values[rows]
-        at_scale = np.isclose(obs.log_scale[rows], math.log10(self.anchor_scale))
-        final = np.flatnonzero(at_scale & np.isclose(obs.log_step[rows], math.log10(self.target.step)))
+        at_scale, final = self._anchor_rows(fitted)
         # Anchor runs stopped early (pruned) have no final value, but they must not look
         # unexplored to the anchor-only GP, or it proposes the same hopeless mixtures again and
         # again: their final values are imputed with the study model's prediction.
@@ -578,8 +577,23 @@ class StudyModel:
                 refitted = maxiter != 0
             except SurrogateFitError:
                 anchor_only = None
-        trust = fidelity_trust.assess(fitted.surrogate, runs, values, final, np.flatnonzero(at_scale))
-        return AnchorCheck(anchor_only, trust, anchor_weights, refitted)
+        return AnchorCheck(anchor_only, self.trust(fitted), anchor_weights, refitted)
+
+    def trust(self, fitted: FittedSurrogate) -> FidelityTrust:
+        """The held-out test at the anchor runs alone (see :mod:`optuna_adso.fidelity_trust`),
+        for callers that need its verdict or its z rms but not the anchor-only GP."""
+        obs, rows = fitted.observations, fitted.rows
+        at_scale, final = self._anchor_rows(fitted)
+        return fidelity_trust.assess(fitted.surrogate, obs.trial_numbers[rows], obs.values[rows], final,
+                                     np.flatnonzero(at_scale))
+
+    def _anchor_rows(self, fitted: FittedSurrogate) -> tuple[np.ndarray, np.ndarray]:
+        """Among the fitted rows: which lie at the anchor scale (mask), and which of those are
+        final reports (indices)."""
+        obs, rows = fitted.observations, fitted.rows
+        at_scale = np.isclose(obs.log_scale[rows], math.log10(self.anchor_scale))
+        final = np.flatnonzero(at_scale & np.isclose(obs.log_step[rows], math.log10(self.target.step)))
+        return at_scale, final
 
     # -- compute spent --------------------------------------------------------------------------
     def trial_cost(self, t: FrozenTrial) -> tuple[float, float]:
