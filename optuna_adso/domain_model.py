@@ -127,6 +127,14 @@ class DomainModel:
         scale = self.domain_cov * np.outer(self.y_std, self.y_std)
         return ma - mb, var[:, None, None] * scale[None]
 
+    def summaries(self, x: np.ndarray) -> list[dict[str, tuple[float, float]]]:
+        """Each row's ``{domain: (mean, std)}``."""
+        mean, cov = self.predict(x)
+        return [
+            {d: (float(mean[i, j]), math.sqrt(float(cov[i, j, j]))) for j, d in enumerate(self.names)}
+            for i in range(len(mean))
+        ]
+
     @property
     def scale(self) -> np.ndarray:
         """``B * sigma sigma^T``: the domain covariance a unit of shared posterior variance carries."""

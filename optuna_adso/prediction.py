@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from statistics import NormalDist
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +51,6 @@ class Prediction:
 
 def normal_interval(mean: float, std: float, noise_std: float, level: float) -> tuple[float, float]:
     """``mean +- z sqrt(std^2 + noise_std^2)`` with ``z`` the normal quantile of ``level``."""
-    from statistics import NormalDist
-
     if not (0.0 < level < 1.0):
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     half = NormalDist().inv_cdf(0.5 + level / 2.0) * math.sqrt(std * std + noise_std * noise_std)
@@ -187,8 +186,4 @@ def predict_domains(
             domain_model = model.domain_model(fitted, refit_kernel=True)
     except SurrogateFitError as exc:
         raise ValueError(f"the study has no model to predict with yet ({exc})") from None
-    mean, cov = domain_model.predict(np.column_stack([rows, np.broadcast_to(np.array(z), (len(rows), 2))]))
-    return [
-        {d: (float(mean[i, j]), math.sqrt(float(cov[i, j, j]))) for j, d in enumerate(domain_model.names)}
-        for i in range(len(rows))
-    ]
+    return domain_model.summaries(np.column_stack([rows, np.broadcast_to(np.array(z), (len(rows), 2))]))

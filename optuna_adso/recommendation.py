@@ -22,6 +22,7 @@ import optuna
 
 from optuna_adso.acquisition import candidate_mixtures, minimize_target_mean
 from optuna_adso.constraints import FEASIBLE_PROBABILITY, feasibility
+from optuna_adso.domain_model import DomainModel
 from optuna_adso.domain_observations import NO_DOMAIN_VALUES
 from optuna_adso.extrapolation import ExtrapolationCheck, check_extrapolation
 from optuna_adso.objective_posterior import ObjectivePosterior
@@ -30,7 +31,6 @@ from optuna_adso.pool import nearest_member
 from optuna_adso.prediction import normal_interval
 from optuna_adso.space import trial_weights
 from optuna_adso.study_model import SettingsSource, StudyModel, settings_for_study
-from optuna_adso.domain_model import DomainModel
 from optuna_adso.surrogate import MultiFidelitySurrogate, SurrogateFitError, inputs_at, single_threaded
 
 
@@ -290,10 +290,7 @@ def _domain_model(model: StudyModel, fitted, refit: bool = False) -> DomainModel
 
 
 def _domain_predictions(domain_model: DomainModel | None, w: np.ndarray) -> dict[str, tuple[float, float]]:
-    if domain_model is None:
-        return {}
-    mean, cov = domain_model.predict(inputs_at(w[None], (0.0, 0.0)))
-    return {d: (float(mean[0, i]), math.sqrt(float(cov[0, i, i]))) for i, d in enumerate(domain_model.names)}
+    return {} if domain_model is None else domain_model.summaries(inputs_at(w[None], (0.0, 0.0)))[0]
 
 
 def _meet_constraints(
