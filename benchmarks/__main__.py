@@ -1,9 +1,11 @@
-"""``python -m benchmarks run|report|list``: the benchmark suite and its report.
+"""``python -m benchmarks run|report|summary|list``: the benchmark suite and its report.
 
     python -m benchmarks run --quick                 # CI smoke test, under 3 minutes
     python -m benchmarks run --preset headline       # the headline suite -> docs/benchmarks.md
     python -m benchmarks run --preset synth-a --out docs/benchmarks-synth-a.md   # a part of the rest
     python -m benchmarks report --name full          # rebuild the report from saved traces
+    python -m benchmarks summary --suites headline paper-all paper-capped synth-a synth-b
+                                                     # every part in one verdict table -> docs/benchmarks-full.md
     python -m benchmarks list                        # problems and methods
 
 Traces are saved under ``benchmarks/results/<name>/``; ``run`` computes only the cells that are
@@ -82,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rebuild the report from saved traces (computes nothing)")
     report.add_argument("--name", default="full", help="suite name (default full)")
     outputs(report)
+
+    summary = sub.add_parser("summary", help="one verdict table over several saved suites (computes nothing)")
+    summary.add_argument("--suites", nargs="+", required=True, help="suite names, e.g. headline paper-all synth-a")
+    outputs(summary)
 
     sub.add_parser("list", help="the suite's problems and methods")
     return parser
@@ -168,6 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "list":
         print("problems:", " ".join(PROBLEMS))
         print("methods: ", " ".join(METHODS))
+        return 0
+    if args.command == "summary":
+        from benchmarks.summary import write_summary
+
+        out = args.out if args.out != DEFAULT_OUT else REPO / "docs" / "benchmarks-full.md"
+        try:
+            rows = write_summary(args.suites, results=args.results, out=out, img_dir=args.img_dir)
+        except ValueError as e:
+            parser.error(str(e))
+        lost = sum(r.verdict.status == "NOT MET" for r in rows)
+        print(f"wrote {out}: {len(rows)} problems, ADSO loses on something on {lost}")
         return 0
     if args.command == "report":
         saved = saved_meta(args.name, args.results)
