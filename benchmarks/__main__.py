@@ -47,9 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def outputs(p: argparse.ArgumentParser) -> None:
+    def outputs(p: argparse.ArgumentParser, out: Path = DEFAULT_OUT) -> None:
         p.add_argument("--results", type=Path, default=RESULTS, help="folder of saved traces")
-        p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the markdown report")
+        p.add_argument("--out", type=Path, default=out, help="the markdown report")
         p.add_argument("--img-dir", type=Path, default=DEFAULT_IMG, help="folder for the PNGs")
 
     run = sub.add_parser("run", help="run the missing cells, then write the report")
@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
 
     summary = sub.add_parser("summary", help="one verdict table over several saved suites (computes nothing)")
     summary.add_argument("--suites", nargs="+", required=True, help="suite names, e.g. headline paper-all synth-a")
-    outputs(summary)
+    outputs(summary, REPO / "docs" / "benchmarks-full.md")
 
     sub.add_parser("list", help="the suite's problems and methods")
     return parser
@@ -178,13 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "summary":
         from benchmarks.summary import write_summary
 
-        out = args.out if args.out != DEFAULT_OUT else REPO / "docs" / "benchmarks-full.md"
         try:
-            rows = write_summary(args.suites, results=args.results, out=out, img_dir=args.img_dir)
+            rows = write_summary(args.suites, results=args.results, out=args.out, img_dir=args.img_dir)
         except ValueError as e:
             parser.error(str(e))
         lost = sum(r.verdict.status == "NOT MET" for r in rows)
-        print(f"wrote {out}: {len(rows)} problems, ADSO loses on something on {lost}")
+        print(f"wrote {args.out}: {len(rows)} problems, ADSO loses on something on {lost}")
         return 0
     if args.command == "report":
         saved = saved_meta(args.name, args.results)

@@ -201,6 +201,12 @@ class Verdict:
     why: str = ""
 
 
+def kept_within(flops: float, budget: float | None) -> float:
+    """Sustained FLOPs to a level, or inf when the level is kept only past ``budget`` (baselines
+    run on past it): within the budget it was not kept.  ``budget`` None: no horizon."""
+    return math.inf if budget is not None and flops > budget * (1 + 1e-9) else flops
+
+
 def judge(problem: str, s: dict[str, Summary], budget: float | None = None) -> Verdict:
     """MET when ADSO loses on nothing: median and 90th-percentile final regret no higher (within
     :data:`FLOOR_TOL`), worst seed no higher, and sustained FLOPs to 1% no more.
@@ -219,9 +225,7 @@ def judge(problem: str, s: dict[str, Summary], budget: float | None = None) -> V
         losses.append(f"p90 final {a.p90:.4f} > {b.p90:.4f}")
     if a.worst > b.worst + FLOOR_TOL:
         losses.append(f"worst seed {a.worst:.4f} > {b.worst:.4f}")
-    a1, b1 = a.to[0.01][1], b.to[0.01][1]
-    if budget is not None and b1 > budget * (1 + 1e-9):
-        b1 = math.inf
+    a1, b1 = a.to[0.01][1], kept_within(b.to[0.01][1], budget)
     if (math.isinf(a1) and math.isfinite(b1)) or (math.isfinite(a1) and math.isfinite(b1) and a1 > b1):
         losses.append(f"sustained FLOPs to 1% {_num(a1, 1)} > {_num(b1, 1)}")
     return Verdict(problem, base, "NOT MET" if losses else "MET", "; ".join(losses))

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.problems import Problem, minimize_on_simplex
-from benchmarks.report import SUBJECT, Summary, Verdict, _num, calibration_table, judge, label
+from benchmarks.report import SUBJECT, Summary, Verdict, _num, calibration_table, judge, kept_within, label
 from benchmarks.runner import Trace
 from benchmarks.suite import (
     PAPER_PROBLEMS,
@@ -51,7 +51,6 @@ class ProblemResult:
     kind: str  # "paper" or the synthetic world's small scales: informative / uninformative / misleading
     runnable: bool  # the target can be run (else it lies beyond the largest runnable scale)
     seeds: int
-    budget: float
     adso: Summary
     baseline: Summary | None
     verdict: Verdict
@@ -65,12 +64,12 @@ def halves_the_cost(a: Summary, b: Summary, budget: float) -> tuple[bool, str]:
     A baseline that keeps 1% only past ``budget`` (it runs on) did not keep it within the
     budget: then ADSO must keep 1% within the budget, or end with at most half the baseline's
     median final regret."""
-    a1, b1 = a.to[0.01][1], b.to[0.01][1]
-    if math.isfinite(b1) and b1 <= budget * (1 + 1e-9):
+    a1, b1 = kept_within(a.to[0.01][1], budget), kept_within(b.to[0.01][1], budget)
+    if math.isfinite(b1):
         if math.isfinite(a1) and a1 <= b1 / 2:
             return True, f"{b1 / a1:.1f}x fewer FLOPs"
         return False, ("never keeps 1%" if not math.isfinite(a1) else f"only {b1 / a1:.1f}x fewer FLOPs")
-    if math.isfinite(a1) and a1 <= budget * (1 + 1e-9):
+    if math.isfinite(a1):
         return True, "keeps 1%; the baseline does not within the budget"
     ratio = a.final[1] / b.final[1] if b.final[1] > 0 else math.inf
     if ratio <= 0.5:
@@ -96,12 +95,11 @@ def problem_kind(name: str) -> str:
     return "other"
 
 
-def collect(suites: Sequence[str], results: Path) -> tuple[list[ProblemResult], dict[str, dict[str, list[Trace]]], dict[str, bool]]:
+def collect(suites: Sequence[str], results: Path) -> tuple[list[ProblemResult], dict[str, dict[str, list[Trace]]]]:
     """Every problem of the saved ``suites`` (the first suite that has a problem wins), with the
-    traces and runnable flags the calibration table needs."""
+    traces the calibration table needs."""
     out: list[ProblemResult] = []
     traces_all: dict[str, dict[str, list[Trace]]] = {}
-    beyond: dict[str, bool] = {}
     for name in suites:
         saved = saved_meta(name, results)
         if saved is None:
@@ -118,14 +116,13 @@ def collect(suites: Sequence[str], results: Path) -> tuple[list[ProblemResult], 
             base = summaries.get(verdict.baseline) if verdict.baseline else None
             out.append(ProblemResult(
                 problem=p, suite=name, kind=problem_kind(p), runnable=built.target_runnable,
-                seeds=summaries[SUBJECT].seeds, budget=config.budget, adso=summaries[SUBJECT],
+                seeds=summaries[SUBJECT].seeds, adso=summaries[SUBJECT],
                 baseline=base, verdict=verdict,
                 halves=halves_the_cost(summaries[SUBJECT], base, config.budget) if base else (False, "no baseline"),
                 transfer_oracle=math.nan if built.target_runnable else transfer_oracle(built),
             ))
             traces_all[p] = traces[p]
-            beyond[p] = not built.target_runnable
-    return out, traces_all, beyond
+    return out, traces_all
 
 
 def _triple(s: Summary) -> str:
@@ -191,7 +188,7 @@ def plot_finals(rows: Sequence[ProblemResult], path: Path) -> None:
 
 def write_summary(suites: Sequence[str], *, results: Path, out: Path, img_dir: Path) -> list[ProblemResult]:
     """The cross-suite page (and its figure); returns its rows."""
-    rows, traces, beyond = collect(suites, results)
+    rows, traces = collect(suites, results)
     if not rows:
         raise ValueError(f"no ADSO traces in suites {list(suites)} under {results}")
     img = Path(img_dir) / "bench-summary-finals.png"
@@ -240,7 +237,7 @@ def write_summary(suites: Sequence[str], *, results: Path, out: Path, img_dir: P
             f"| {base_cells} | {_num(r.transfer_oracle, 4) if math.isfinite(r.transfer_oracle) else '-'} "
             f"| **{r.verdict.status}**{why} | {'yes' if r.halves[0] else 'no'}: {r.halves[1]} |"
         )
-    lines += [""] + calibration_table(traces, beyond)
+    lines += [""] + calibration_table(traces, {r.problem: not r.runnable for r in rows})
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text("\n".join(lines).rstrip() + "\n")
     return rows
