@@ -35,6 +35,11 @@ UNEARNED_TARGET_SHARE = 0.85
 the anchor; the rest keeps testing them (a verdict needs cheap data near the anchor runs)."""
 
 
+def can_decide(n_complete_anchor_runs: int) -> bool:
+    """Whether that many complete anchor runs are enough for the held-out test's verdict."""
+    return n_complete_anchor_runs >= MIN_ANCHOR_RUNS
+
+
 @dataclass(frozen=True)
 class FidelityTrust:
     """The verdict of the held-out test: mean log predictive densities per anchor run, with the
@@ -59,7 +64,7 @@ class FidelityTrust:
 
     @property
     def decided(self) -> bool:
-        return self.n_runs >= MIN_ANCHOR_RUNS
+        return can_decide(self.n_runs)
 
     @property
     def earned(self) -> bool:
@@ -101,7 +106,7 @@ def assess(
     the difference is what the cheap runs add, not a better or worse model.
     """
     n = len(final_rows)
-    if n < MIN_ANCHOR_RUNS:
+    if not can_decide(n):
         return FidelityTrust(n, math.nan, math.nan)
     final_rows = np.asarray(final_rows, dtype=int)
     y = np.asarray(values, dtype=float)[final_rows]

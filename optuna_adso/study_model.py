@@ -542,6 +542,21 @@ class StudyModel:
         z = self.axes().z([math.log10(self.anchor_scale)], [math.log10(self.target.step)])[0]
         return (float(z[0]), float(z[1]))
 
+    def at_anchor_scale(self, trial: FrozenTrial) -> bool:
+        """Whether ``trial`` runs at the anchor scale (its scale not known yet: no)."""
+        scale = trial_scale(trial, self.scale, self.target.run_scale)
+        return scale is not None and math.isclose(scale, self.anchor_scale)
+
+    def complete_anchor_runs(self) -> int:
+        """Finished runs at the anchor scale that reported its final step: the runs the held-out
+        test of :mod:`optuna_adso.fidelity_trust` is scored at."""
+        final = self.target.step
+        return sum(
+            1 for t in self.trials
+            if t.state == TrialState.COMPLETE and self.at_anchor_scale(t)
+            and (t.last_step is None or t.last_step >= final)
+        )
+
     def check_anchor(self, fitted: FittedSurrogate, *, now: int, maxiter: int | None = None) -> AnchorCheck:
         """Test, at the anchor runs, whether the cheap data helps predict them (see
         :mod:`optuna_adso.fidelity_trust`), and fit the anchor-only GP on their final values: the

@@ -464,6 +464,10 @@ def find_browser() -> str | None:
     return None
 
 
+IMAGE_ATTEMPTS = 3
+"""Static renders are retried: a loaded machine's browser occasionally fails one page."""
+
+
 def write_image(fig: go.Figure, path: str | os.PathLike, *, width: int = 1000, height: int = 650,
                 scale: float = 1.0) -> Path:
     """Write ``fig`` as a static image (format from the suffix: png, svg, pdf, jpeg, webp).
@@ -484,7 +488,17 @@ def write_image(fig: go.Figure, path: str | os.PathLike, *, width: int = 1000, h
             "or set BROWSER_PATH to its executable"
         )
     opts = {"format": "jpeg" if fmt == "jpg" else fmt, "width": width, "height": height, "scale": scale}
-    image = kaleido.calc_fig_sync(fig, opts=opts, kopts={"path": browser})
+    image = None
+    for attempt in range(IMAGE_ATTEMPTS):
+        try:
+            image = kaleido.calc_fig_sync(fig, opts=opts, kopts={"path": browser})
+            break
+        except Exception as err:  # noqa: BLE001 (kaleido raises its own and JavaScript errors)
+            # Under heavy CPU load the browser page sometimes runs kaleido's script before its
+            # scopes load ("kaleido_scopes is not defined"); a fresh page renders it fine.
+            if attempt + 1 == IMAGE_ATTEMPTS:
+                raise RuntimeError(f"write_image: kaleido failed {IMAGE_ATTEMPTS} times on {path}: {err}") from err
+    assert image is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(image)
     return path

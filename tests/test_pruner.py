@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 import optuna_adso as adso
 from optuna_adso.records import PRUNE_REASON as PRUNE_REASON_ATTR
+from optuna_adso.study_model import StudyModel
 
 HOPELESS = np.array([0.0, 0.0, 1.0])  # far from the target optimum (0.6, 0.3, 0.1)
 DENSE_STEPS = tuple(range(50, 1001, 50))
@@ -87,6 +88,26 @@ def test_a_small_scale_run_is_judged_through_the_model_not_raw_values(warm_study
         assert not at_step or value > min(at_step)
     assert any(100 in s.intermediate_values for s in big)
     assert t.state == TrialState.COMPLETE, t.system_attrs.get(PRUNE_REASON_ATTR)
+
+
+def test_anchor_runs_are_not_judged_before_the_trust_test_can_decide():
+    """With two complete target runs the held-out test has no verdict on the small scales, so a
+    hopeless target run trains to the end; one more complete target run and it is stopped."""
+    verdicts = {}
+    for extra_target_run in (False, True):
+        study = optuna.create_study(sampler=make_sampler(seed=0), pruner=adso.ADSOPruner())
+        study.optimize(make_objective(), n_trials=5)
+        if extra_target_run:
+            _enqueue(study, np.array([0.5, 0.35, 0.15]), TARGET_SCALE)
+            study.optimize(make_objective(), n_trials=1)
+        n_anchor = StudyModel.of(study).complete_anchor_runs()
+        _enqueue(study, HOPELESS, TARGET_SCALE)
+        study.optimize(make_objective(report_steps=DENSE_STEPS), n_trials=1)
+        verdicts[n_anchor] = study.trials[-1]
+    assert sorted(verdicts) == [2, 3]
+    assert verdicts[2].state == TrialState.COMPLETE and verdicts[2].last_step == 1000
+    assert verdicts[3].state == TrialState.PRUNED
+    assert _reason(verdicts[3])["rule"] == "hopeless_at_target"
 
 
 def test_fallback_for_other_samplers_compares_only_runs_of_the_same_scale():
