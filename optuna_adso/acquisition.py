@@ -19,7 +19,9 @@ Knows nothing of Optuna.  Two acquisition rules:
 
 The optimizer scores a large candidate set on the simplex (uniform draws, faces and vertices,
 and neighbours of the best mixtures), then refines the best pairs by local moves that also step
-onto faces.  It is vectorized and takes well under a second.  When the mixture declares a pool
+onto faces.  With ``info_per_cost`` the mixtures are chosen first, by the same rule at the goal
+itself, ``EI_T(w) * Var_T(w) / (Var_T(w) + noise)`` (:meth:`Acquisition.goal_value`), and then
+paired with a fidelity: by EI alone, noisy goal runs kept landing beside the incumbent.  It is vectorized and takes well under a second.  When the mixture declares a pool
 of candidates (:mod:`optuna_adso.pool`), the pool members are the candidate set and nothing is
 refined: every proposal and recommendation is a pool member.
 """
@@ -160,6 +162,14 @@ class Acquisition:
         mean, var = self.surrogate.predict(inputs_at(weights, self.goal_z))
         return expected_improvement(mean, var, self.target_best), mean, var
 
+    def goal_value(self, weights: np.ndarray) -> np.ndarray:
+        """EI at the goal, times the share of the goal's posterior variance at w that one noisy
+        run there would remove (augmented EI, Huang et al. 2006).  Plain EI keeps paying for
+        near-duplicates of the incumbent, where a noisy run mostly re-measures the noise: with
+        noisy runs the anchor's proposals crawled along one ridge."""
+        ei, _, var = self.target_ei(weights)
+        return ei * var / (var + self.noise)
+
     def score(self, weights: np.ndarray, f: Fidelity) -> np.ndarray:
         """Acquisition values of ``weights`` (m, k) at fidelity ``f``."""
         return self.score_rows(weights, [f] * len(weights))
@@ -247,13 +257,13 @@ def optimize_acquisition(
     ei_t, _, _ = acq.target_ei(cands)
     best: tuple[float, np.ndarray, int] = (-np.inf, cands[0], len(acq.fidelities) - 1)
     if acq.method == "info-per-cost":
-        order = np.argsort(-ei_t)
+        order = np.argsort(-acq.goal_value(cands))
         for rank, i in enumerate(order[:32]):
             if rank >= 3 and np.isfinite(best[0]):
                 break  # the three best starts are refined; more only while all are taken
             w = cands[i]
             if rank < 3:
-                w, _ = _refine(lambda m: acq.target_ei(m)[0], w, -np.inf, spec, rng, n_refine_rounds)
+                w, _ = _refine(acq.goal_value, w, -np.inf, spec, rng, n_refine_rounds)
             values = acq.score_fidelities(w)
             for j, f in enumerate(acq.fidelities):
                 values[j] = _mask_taken(values[j : j + 1], w[None], f, taken)[0]

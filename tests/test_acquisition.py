@@ -260,3 +260,67 @@ def test_sample_simplex_draws_what_the_per_row_dirichlet_did():
             ours, ref = np.random.default_rng(seed), np.random.default_rng(seed)
             assert np.array_equal(sample_simplex(ours, 300, spec, 0.35), reference(ref, 300, spec, 0.35))
             assert ours.random() == ref.random()
+
+
+@pytest.fixture(scope="module")
+def noisy_incumbent():
+    """Noisy runs at the target: the incumbent mixture run 10 times, 8 other mixtures once."""
+    rng = np.random.default_rng(3)
+    best = np.array([0.7, 0.1, 0.2])
+    others = sample_simplex(rng, 8, SPEC, face_fraction=0.0)
+    w = np.vstack([np.repeat(best[None], 10, axis=0), others])
+    y = target_effect(w) + 0.3 * rng.normal(size=len(w))
+    with single_threaded():
+        s = MultiFidelitySurrogate("mixture").fit(np.column_stack([w, np.zeros((len(w), 2))]), y, n_weights=3)
+    return s, best, others
+
+
+def test_goal_value_discounts_ei_by_what_a_noisy_run_would_still_teach(noisy_incumbent):
+    """Augmented EI: EI times Var / (Var + noise).  At a mixture run ten times the posterior
+    variance is small beside the noise, so one more run there is worth little; at an unexplored
+    one the factor is near 1."""
+    s, best, _ = noisy_incumbent
+    acq = Acquisition(s, [FULL], best[None])
+    far = np.array([[0.05, 0.9, 0.05]])
+    for w in (best[None], far):
+        ei, _, var = acq.target_ei(w)
+        np.testing.assert_allclose(acq.goal_value(w), ei * var / (var + s.noise_variance))
+    factor = lambda w: acq.goal_value(w)[0] / acq.target_ei(w)[0][0]  # noqa: E731
+    assert factor(best[None]) < 0.25
+    assert factor(far) > 0.5
+
+
+class _TwoBasins:
+    """A stand-in posterior with two basins: A, the incumbent, run so often that its variance is
+    tiny beside the noise, and B, a little worse by the mean but barely explored."""
+
+    A = np.array([0.7, 0.2, 0.1])
+    B = np.array([0.1, 0.2, 0.7])
+    noise_variance = 0.04
+
+    def mixture_prior_std(self) -> float:
+        return 1.0
+
+    def predict(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w = np.asarray(x)[:, :3]
+        near_a = np.exp(-((w - self.A) ** 2).sum(axis=1) / 0.02)
+        near_b = np.exp(-((w - self.B) ** 2).sum(axis=1) / 0.02)
+        mean = -1.0 * near_a - 0.7 * near_b
+        var = 0.05 - 0.049 * near_a
+        return mean, var
+
+    def predict_pairs(self, xa: np.ndarray, xb: np.ndarray):
+        mean_a, var_a = self.predict(xa)
+        mean_b, var_b = self.predict(xb)
+        return mean_a, mean_b, var_a, var_b, np.sqrt(var_a * var_b)
+
+
+def test_the_mixture_is_chosen_by_what_a_run_would_teach_not_by_ei_alone():
+    """Plain EI prefers another run at the incumbent A (its mean is best and noise keeps some
+    variance there); augmented EI prefers basin B, where a run still teaches something."""
+    acq = Acquisition(_TwoBasins(), [FULL], _TwoBasins.A[None])
+    both = np.vstack([_TwoBasins.A, _TwoBasins.B])
+    ei = acq.target_ei(both)[0]
+    assert ei[0] > ei[1]  # EI alone would crawl at A
+    p = optimize_acquisition(acq, SPEC, np.random.default_rng(0), n_candidates=512)
+    assert np.abs(p.weights - _TwoBasins.B).max() < 0.1
