@@ -61,6 +61,8 @@ class Proposal:
     # see optuna_adso.fidelity_trust): stored with the claim, for users and benchmarks to read
     basis: str = "multi-fidelity"
     cheap_gain: float | None = None
+    imported_gain: float | None = None  # the same for imported small runs (fidelity_trust.ImportedTrust)
+    imported_used: bool | None = None
 
 
 def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.ndarray:

@@ -67,6 +67,10 @@ def holdings(model: StudyModel, trial: FrozenTrial) -> Holdings:
     return out
 
 
+def _rounded(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, 4)
+
+
 def record_claim(study: optuna.Study, trial: FrozenTrial, p: Proposal, target_step: float, seconds: float) -> None:
     """Write the proposal and its planned stop to the trial, where every worker sees them.
 
@@ -84,7 +88,9 @@ def record_claim(study: optuna.Study, trial: FrozenTrial, p: Proposal, target_st
         seconds=round(seconds, 4),
         weights=[round(float(x), 8) for x in p.weights],
         basis=p.basis,
-        cheap_gain=None if p.cheap_gain is None or not math.isfinite(p.cheap_gain) else round(p.cheap_gain, 4),
+        cheap_gain=_rounded(p.cheap_gain),
+        imported_gain=_rounded(p.imported_gain),
+        imported_used=p.imported_used,
     )
     records.write_proposal(study, trial, record, stop)
     _logger.debug("trial %d: %s", trial.number, record)

@@ -80,6 +80,7 @@ class Proposer:
         adso = settings.method == "adso"
         self.goal_z = model.anchor_z() if adso else (0.0, 0.0)
         self.trust = check.trust if check is not None else None
+        self.imported = fitted.imported
         self.fidelities = allowed_fidelities(model, self.trust)
         surrogate = fitted.surrogate
         self.basis = "multi-fidelity"
@@ -119,6 +120,9 @@ class Proposer:
         p.basis = self.basis
         if self.trust is not None and self.trust.decided:
             p.cheap_gain = self.trust.cheap_gain
+        if self.imported is not None:
+            p.imported_used = self.imported.earned
+            p.imported_gain = self.imported.gain if self.imported.decided else None
         return p
 
     def exclude(self, p: Proposal) -> None:

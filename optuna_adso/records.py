@@ -216,6 +216,8 @@ class ProposalRecord:
     weights: list[float]
     basis: str = "multi-fidelity"
     cheap_gain: float | None = None
+    imported_gain: float | None = None  # what imported small runs add (nats per anchor run); None: no verdict
+    imported_used: bool | None = None  # whether the model used them (None: none imported)
 
 
 def write_proposal(study: optuna.Study, trial: AnyTrial, record: ProposalRecord, stop_step: float | None) -> None:
@@ -251,11 +253,20 @@ def write_startup_weights(study: optuna.Study, trial: AnyTrial, weights: Sequenc
 # --- the surrogate's warm start ----------------------------------------------------------------
 
 
+OWN_RUNS_SUFFIX = "+own"
+"""Kind suffix of the GP of a study's own runs, fitted beside the model of every run when runs
+were imported (see :meth:`optuna_adso.study_model.StudyModel.fit_surrogate`)."""
+
+
 def _gp_state_key(kind: str) -> str:
     """The study's model and the anchor-only hedge (kind "mixture") are stored side by side, and
-    so are the models of a per-domain objective (kind ``"<kind>@<objective key>"``)."""
+    so are the models of a per-domain objective (kind ``"<kind>@<objective key>"``) and the
+    models of a study's own runs (kind ``"<kind>+own"``)."""
+    own = kind.endswith(OWN_RUNS_SUFFIX)
+    kind = kind[: -len(OWN_RUNS_SUFFIX)] if own else kind
     base, _, objective = kind.partition("@")
-    return GP_STATE + (":mixture" if base == "mixture" else "") + (f"@{objective}" if objective else "")
+    return (GP_STATE + (":mixture" if base == "mixture" else "") + (f"@{objective}" if objective else "")
+            + (OWN_RUNS_SUFFIX if own else ""))
 
 
 def write_gp_state(study: optuna.Study, trial: AnyTrial, kind: str, state: Sequence[float], fitted_at: int) -> None:

@@ -231,9 +231,10 @@ class ADSOSampler(BaseSampler):
     def _propose(self, study: Study, trial: FrozenTrial, model: StudyModel) -> Proposal:
         """Fit, propose, claim; a startup proposal until the model has enough to go on."""
         held = model.held_points
-        n_before = sum(  # earlier trials that ran a mixture (not merely claimed one)
+        n_before = sum(  # earlier trials of this study that ran a mixture (not merely claimed one)
             1 for t in model.trials
             if t.number < trial.number and held[t.number] is not None and not held[t.number].claimed_only
+            and not model.is_borrowed(t)  # imported small runs are tested before they are trusted
         )
         n_start = n_startup(model, self.n_startup_trials)
         if n_before < n_start:

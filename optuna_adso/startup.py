@@ -50,8 +50,8 @@ def startup_weights(study: optuna.Study, trial: FrozenTrial, model: StudyModel, 
     held = []
     earlier = False
     for other in model.trials:
-        if other.number == trial.number or other.state not in HOLDING_STATES:
-            continue
+        if other.number == trial.number or other.state not in HOLDING_STATES or model.is_borrowed(other):
+            continue  # imported small runs: the startup a cold study makes (see fit_surrogate)
         earlier = earlier or other.number < trial.number
         point = model.held_points[other.number]
         other_start = records.stored_startup_weights(other)
@@ -77,7 +77,9 @@ def startup_fidelity(trial: FrozenTrial, model: StudyModel) -> Fidelity:
     """Startup runs visit every scale in turn, big ones stopped early (when stops are planned)."""
     fids = model.fidelities()
     scales = sorted({f.scale for f in fids})
-    scale = scales[trial.number % len(scales)]
+    # counted among the study's own trials, so a warm start visits the scales as a cold one does
+    n_borrowed = sum(1 for t in model.trials if t.number < trial.number and model.is_borrowed(t))
+    scale = scales[(trial.number - n_borrowed) % len(scales)]
     options = [f for f in fids if f.scale == scale]
     affordable = [f for f in options if f.relative_cost <= STARTUP_MAX_RELATIVE_COST]
     return max(affordable, key=lambda f: f.step) if affordable else min(options, key=lambda f: f.step)

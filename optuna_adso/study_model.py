@@ -14,6 +14,7 @@ hyperparameters) and the compute spent.  The sampler, the pruner, ``recommend``,
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -34,7 +35,7 @@ from optuna_adso.domain_observations import (
     objective_observations,
     subset,
 )
-from optuna_adso.fidelity_trust import FidelityTrust
+from optuna_adso.fidelity_trust import FidelityTrust, ImportedTrust
 from optuna_adso.objectives import (
     MeanLoss,
     MixtureObjective,
@@ -305,6 +306,7 @@ class FittedSurrogate:
     rows: np.ndarray  # the observations the GP was fitted on (indices; max_points thins them)
     state_kind: str = ""  # the key its hyperparameters are stored under (records.write_gp_state)
     side_states: list[tuple[str, list[float]]] = field(default_factory=list)  # other fits to store
+    imported: ImportedTrust | None = None  # the verdict on imported runs, where there are any
 
 
 @dataclass(frozen=True)
@@ -505,21 +507,59 @@ class StudyModel:
         warn_nonfinite(obs.n_ignored_nonfinite)
         if len(obs) < 2:
             raise SurrogateFitError("fewer than two finite observations")
+        full = self._fit_rows(obs, rng, now=now, maxiter=maxiter, kind=self.state_kind)
+        borrowed = np.isin(obs.trial_numbers, list(self._imported_below_anchor()))
+        own_rows = np.flatnonzero(~borrowed)
+        if not borrowed.any() or len(own_rows) < 2:
+            return replace(full, side_states=side)  # nothing imported, or nothing else to go on
+        own = self._fit_rows(subset(obs, own_rows, obs.values[own_rows]), rng, now=now, maxiter=maxiter,
+                             kind=self.state_kind + records.OWN_RUNS_SUFFIX)
+        verdict = fidelity_trust.assess_imported(self._scored(full), self._scored(own),
+                                                 np.flatnonzero(self._anchor_rows(full)[0]))
+        chosen, other = (full, own) if verdict.earned else (own, full)
+        if other.refitted:
+            side = side + [(other.state_kind, other.surrogate.state())]
+        return replace(chosen, side_states=side, imported=verdict)
+
+    def _refit_due(self, fitted_at: int, now: int) -> bool:
+        """:func:`refit_due`, counted in the study's own trials: 256 imported runs would
+        otherwise stretch the schedule to a refit every 26 trials from the first new one."""
+        imported = sorted(t.number for t in self.trials if records.is_imported(t))
+        return refit_due(fitted_at - bisect.bisect_left(imported, fitted_at), now - bisect.bisect_left(imported, now))
+
+    def _imported_below_anchor(self) -> set[int]:
+        return {t.number for t in self.trials if self.is_borrowed(t)}
+
+    def is_borrowed(self, trial: FrozenTrial) -> bool:
+        """An imported run below the anchor scale: cheap data the study did not choose, used only
+        once it has earned its place (at the anchor scale, imported runs are the anchor's own
+        data and need no test)."""
+        return records.is_imported(trial) and not self.at_anchor_scale(trial)
+
+    def _fit_rows(self, obs: Observations, rng: np.random.Generator, *, now: int, maxiter: int | None,
+                  kind: str) -> FittedSurrogate:
+        """The GP on ``obs``, its hyperparameters stored under ``kind``."""
         axes = self.axes()
         z = axes.z(obs.log_scale, obs.log_step)
         x = np.column_stack([obs.weights, z])
         # Keep the points nearest the target fidelity when the study outgrows max_points.
         priority = -np.abs(z).sum(axis=1)
         idx = thin_observations(len(x), self.settings.max_points, priority, rng)
-        kind = self.settings.surrogate_kind
-        latest = records.latest_gp_state(self.trials, self.state_kind)
+        latest = records.latest_gp_state(self.trials, kind)
         init_state = latest[0] if latest else None
-        if maxiter is None and latest is not None and not refit_due(latest[1], now):
+        if maxiter is None and latest is not None and not self._refit_due(latest[1], now):
             maxiter = 0  # condition on the new data with the stored hyperparameters
-        surrogate = MultiFidelitySurrogate(kind, self.settings.max_points).fit(
+        surrogate = MultiFidelitySurrogate(self.settings.surrogate_kind, self.settings.max_points).fit(
             x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter
         )
-        return FittedSurrogate(surrogate, obs, axes, maxiter != 0, idx, self.state_kind, side)
+        return FittedSurrogate(surrogate, obs, axes, maxiter != 0, idx, kind)
+
+    def _scored(self, fitted: FittedSurrogate) -> tuple[MultiFidelitySurrogate, np.ndarray, np.ndarray, np.ndarray]:
+        """(GP, run of each training row, their values, the rows of the complete anchor runs'
+        final values): what :func:`fidelity_trust.assess_imported` scores.  Anchor rows are
+        never left out of either model, so both name the same runs."""
+        obs, rows = fitted.observations, fitted.rows
+        return fitted.surrogate, obs.trial_numbers[rows], obs.values[rows], self._anchor_rows(fitted)[1]
 
     # -- the anchor: the target, or the largest runnable scale when the target cannot be run -----
     @property
@@ -581,7 +621,7 @@ class StudyModel:
                 imputed, _ = fitted.surrogate.predict(inputs_at(weights[stopped], self.anchor_z()))
                 y_fit = np.concatenate([y_fit, imputed])
             latest = records.latest_gp_state(self.trials, self.anchor_state_kind)
-            if maxiter is None and latest is not None and not refit_due(latest[1], now):
+            if maxiter is None and latest is not None and not self._refit_due(latest[1], now):
                 maxiter = 0
             try:
                 anchor_only = MultiFidelitySurrogate("mixture").fit(

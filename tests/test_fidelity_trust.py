@@ -333,3 +333,45 @@ def test_inflation_widens_to_the_held_out_errors_and_never_narrows():
     trust = FidelityTrust(4, 0.0, 0.0, multi_fidelity_z_rms=2.0, anchor_only_z_rms=0.5)
     assert trust.inflation(anchor_only=False) == 2.0 and trust.inflation(anchor_only=True) == 1.0
     assert FidelityTrust(2, 0.0, 0.0, multi_fidelity_z_rms=3.0).inflation(anchor_only=False) == 1.0  # no verdict
+
+
+# --- imported runs earn their place too -------------------------------------------------------
+
+
+def test_imported_runs_are_used_only_once_their_gain_clears_the_margin():
+    """No verdict below the minimum number of anchor runs: imported runs are left out (a cold
+    start's model), not given the benefit of the doubt the study's own cheap runs get."""
+    from optuna_adso.fidelity_trust import EARN_MARGIN, ImportedTrust
+
+    assert not ImportedTrust(MIN_ANCHOR_RUNS - 1, 10.0, 0.0).earned
+    assert not ImportedTrust(MIN_ANCHOR_RUNS, EARN_MARGIN - 0.01, 0.0).earned
+    assert ImportedTrust(MIN_ANCHOR_RUNS, EARN_MARGIN + 0.01, 0.0).earned
+    assert "left out until" in ImportedTrust(0, math.nan, math.nan).describe()
+
+
+def test_held_out_score_is_the_mean_leave_one_run_out_log_density():
+    x, y, run, final, _ = _two_fidelity_data(target_effect)
+    with single_threaded():
+        gp = MultiFidelitySurrogate("coregionalized").fit(x, y, n_weights=3)
+    mean, var = gp.leave_runs_out(run, final)
+    expected = fidelity_trust.log_density(y[final], mean, var).mean()
+    assert fidelity_trust.held_out_score(gp, run, y, final) == pytest.approx(expected)
+    verdict = fidelity_trust.assess_imported((gp, run, y, final), (gp, run, y, final))
+    assert verdict.decided and verdict.gain == pytest.approx(0.0) and not verdict.earned
+
+
+def test_latent_inflation_widens_only_the_models_part_of_the_variance():
+    """Errors twice the predicted std where the noise is 3/4 of the variance: the noise is not
+    wrong (it is fitted on every report), so the expected value's std must widen by
+    sqrt((4 - 0.75) / 0.25) = 3.6, not by the z rms of 2."""
+    from optuna_adso.fidelity_trust import latent_inflation
+
+    y, mean, var = np.array([2.0, -2.0, 2.0, -2.0]), np.zeros(4), np.ones(4)
+    c = latent_inflation(y, mean, var, noise_var=0.75)
+    assert c == pytest.approx(math.sqrt(13.0), rel=1e-6)
+    z = (y - mean) / np.sqrt(c * c * 0.25 + 0.75)
+    assert np.mean(z**2) == pytest.approx(1.0, rel=1e-6)
+    assert latent_inflation(y, mean, var, noise_var=0.0) == pytest.approx(2.0, rel=1e-6)  # z rms
+    assert latent_inflation(0.5 * y, mean, var, noise_var=0.75) == 1.0  # covered: never narrows
+    trust = FidelityTrust(4, 0.0, 0.0, 2.0, 2.0, multi_fidelity_std_factor=c)
+    assert trust.inflation(anchor_only=False) == pytest.approx(c) and trust.inflation(anchor_only=True) == 2.0

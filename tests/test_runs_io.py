@@ -16,6 +16,7 @@ import optuna_adso as adso
 from optuna_adso import records
 from optuna_adso.cli import main
 from optuna_adso.runs_io import parse_scale
+from optuna_adso.study_model import StudyModel
 
 STEPS = (100, 250, 500, 1000)
 MIXTURES = {
@@ -307,13 +308,28 @@ def test_adso_study_continues_from_imported_runs() -> None:
     assert rec.n_trials == 8
 
 
-def test_imported_runs_count_as_startup() -> None:
-    """Four imported runs are more than the three startup runs: the next trial is the model's."""
+def test_imported_runs_at_the_target_count_as_startup() -> None:
+    """Three imported runs at the top scale are the three startup runs: the next trial is the
+    model's."""
     study = declared_study()
-    adso.add_runs(study, long_rows())
+    adso.add_runs(study, [{**r, "model_size": "1B"} for r in long_rows()[: 3 * len(STEPS)]])
     study.optimize(make_objective(), n_trials=1)
-    last = study.trials[-1]
-    assert records.read_proposal(last)["basis"] != "startup"
+    assert records.read_proposal(study.trials[-1])["basis"] != "startup"
+
+
+def test_imported_small_runs_leave_the_startup_to_the_study() -> None:
+    """Imported runs below the top scale are tested before they are trusted: the study still
+    makes the startup runs a cold study would, and the model leaves them out until its own
+    anchor runs show that they help (a misleading swarm must not steer the first proposals)."""
+    study = declared_study()
+    adso.add_runs(study, [r for r in long_rows() if r["model_size"] != "1B"])
+    study.optimize(make_objective(), n_trials=2)
+    new = [t for t in study.trials if not records.is_imported(t)]
+    assert [records.read_proposal(t)["basis"] for t in new] == ["startup"] * 3
+    model = StudyModel.of(study)
+    fitted = model.fit_surrogate(np.random.default_rng(0), now=len(study.trials), maxiter=0)
+    assert fitted.imported is not None and not fitted.imported.decided
+    assert not np.isin(fitted.observations.trial_numbers, [t.number for t in imported(study)]).any()
 
 
 # --- export and round trip ---------------------------------------------------------------------
@@ -413,3 +429,38 @@ def test_imported_runs_are_not_the_study_s_effort_at_any_scale() -> None:
     adso.add_runs(study, long_rows())
     model = StudyModel.load(study, settings_for_study(study, sampler))
     assert model.spending(top) == own and own[1] > 0
+
+
+def _swarm_rows(centre, scale: float, n: int = 40, seed: int = 2) -> list[dict]:
+    """``n`` imported runs at ``scale`` on the conftest world's learning curve, with a mixture
+    penalty centred on ``centre`` (the world's own centre there, or another)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        w = rng.dirichlet(np.ones(len(DOMAINS)))
+        for step in STEPS:
+            curve = synthetic_loss(np.asarray(centre), scale, step)  # the curve, no penalty
+            value = curve + 1.5 * float(np.sum((w - np.asarray(centre)) ** 2))
+            rows.append({"run": f"swarm-{i}", "step": step, "value": value, "model_size": scale,
+                         **{f"mix/{d}": float(x) for d, x in zip(DOMAINS, w)}})
+    return rows
+
+
+@pytest.mark.parametrize(("centre", "used"), [(None, True), ((0.05, 0.9, 0.05), False)])
+def test_imported_small_runs_are_used_only_where_they_predict_the_target_runs(centre, used) -> None:
+    """A swarm that tells the truth about its scale (here the world's own small-scale landscape,
+    whose optimum is not the target's) helps predict the study's anchor runs and is used; one
+    that contradicts the study's own runs is left out of the model that proposes and
+    recommends."""
+    from conftest import optimum_at
+
+    study = fresh_study()
+    study.optimize(make_objective(), n_trials=9)
+    adso.add_runs(study, _swarm_rows(optimum_at(1e7) if centre is None else centre, 1e7))
+    fitted = StudyModel.of(study).fit_surrogate(np.random.default_rng(0), now=len(study.trials))
+    assert fitted.imported is not None and fitted.imported.decided
+    assert fitted.imported.earned is used
+    swarm = [t.number for t in imported(study)]
+    assert bool(np.isin(fitted.observations.trial_numbers, swarm).any()) is used
+    study.optimize(make_objective(), n_trials=1)
+    assert records.read_proposal(study.trials[-1])["imported_used"] is used

@@ -177,3 +177,22 @@ def test_observations_normalize_all_mixtures_at_once_to_the_same_bits():
         for t, w in zip(trials, _trials_weights(trials, spec)):
             alone = trial_weights(t, spec)
             assert (w is None and alone is None) or np.array_equal(w, alone)
+
+
+def test_the_refit_schedule_counts_the_studys_own_trials_not_imported_runs():
+    """A study warm-started from many imported runs re-optimizes its GP as often as a cold one
+    (256 imported runs would otherwise space refits 26 trials apart from the first new one)."""
+    import optuna
+
+    import optuna_adso as adso
+    from conftest import make_objective, make_sampler
+    from optuna_adso.study_model import StudyModel, refit_due
+
+    study = optuna.create_study(sampler=make_sampler(n_candidates=32), pruner=optuna.pruners.NopPruner())
+    study.optimize(make_objective(), n_trials=1)
+    rows = [{"run": f"r{i}", "step": 1000, "value": 3.0 + 0.01 * i, "model_size": 1e7,
+             "mix/web": 0.2, "mix/code": 0.3 + 0.001 * i, "mix/books": 0.5 - 0.001 * i} for i in range(30)]
+    adso.add_runs(study, rows)
+    model = StudyModel.of(study)
+    assert not refit_due(31, 33)  # in trial numbers: 2 trials since the fit, due every 3
+    assert model._refit_due(31, 33)  # the study's own 2nd and 4th trials: due every trial
