@@ -78,7 +78,9 @@ class DomainModel:
         ys = (y - y_mean) / y_std
         kernel = surrogate.model.covar_module
         tx = torch.as_tensor(x, dtype=DTYPE)
-        noise = float(surrogate.model.likelihood.noise.detach().reshape(()).clamp_min(1e-9))
+        # per-report noise and the run effect, as independent noise: rows here are not labelled
+        # with their runs, and this errs wide, not narrow
+        noise = max((surrogate.report_noise_variance + surrogate.run_variance) / surrogate.y_scale**2, 1e-9)
         if refit_kernel:
             kernel, noise = fit_shared_kernel(kernel, noise, tx, torch.as_tensor(ys, dtype=DTYPE),
                                               torch.as_tensor(_basis(x, n_weights, surrogate.kind), dtype=DTYPE))

@@ -54,6 +54,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 def leave_top_scale_out(
     surrogate: MultiFidelitySurrogate, x: np.ndarray, y: np.ndarray, below: np.ndarray, held_out: np.ndarray,
+    groups: np.ndarray | None = None,
 ) -> ExtrapolationCheck | None:
     """Condition ``surrogate``'s hyperparameters on rows ``below`` (the smaller scales) and
     predict rows ``held_out`` (the top scale's final reports).  None when either side is too small."""
@@ -62,7 +63,8 @@ def leave_top_scale_out(
         return None
     try:
         sub = MultiFidelitySurrogate(surrogate.kind, surrogate.max_points).fit(
-            x[below], y[below], n_weights=surrogate.n_weights, init_state=surrogate.state_exact(), maxiter=0
+            x[below], y[below], n_weights=surrogate.n_weights, init_state=surrogate.state_exact(), maxiter=0,
+            groups=None if groups is None else np.asarray(groups)[below],
         )
     except SurrogateFitError:
         return None
@@ -85,7 +87,7 @@ def check_extrapolation(model: StudyModel, fitted: FittedSurrogate) -> Extrapola
     below = np.flatnonzero(log_scale < top - 1e-9)
     held_out = np.flatnonzero(np.isclose(log_scale, top) & np.isclose(log_step, math.log10(model.target.step)))
     x = np.column_stack([obs.weights[rows], fitted.axes.z(log_scale, log_step)])
-    return leave_top_scale_out(fitted.surrogate, x, obs.values[rows], below, held_out)
+    return leave_top_scale_out(fitted.surrogate, x, obs.values[rows], below, held_out, obs.trial_numbers[rows])
 
 
 def std_inflation(model: StudyModel, fitted: FittedSurrogate) -> tuple[float, float]:

@@ -204,7 +204,7 @@ class ADSOSampler(BaseSampler):
         if model.scale is not None:
             params[model.scale.name] = proposal.fidelity.scale
         record_claim(study, trial, proposal, self.target.step, time.perf_counter() - t0)
-        return {k: v for k, v in params.items() if k in search_space}
+        return {k: _within(v, search_space[k]) for k, v in params.items() if k in search_space}
 
     def sample_independent(
         self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
@@ -267,3 +267,12 @@ class ADSOSampler(BaseSampler):
             proposer.exclude(proposal)
             proposal = proposer.best()
         return proposal
+
+
+def _within(value: Any, distribution: BaseDistribution) -> Any:
+    """A proposed value inside its parameter's range: a weight on a token cap can come out of the
+    projection a rounding error above it, and Optuna re-samples any relative value its
+    distribution does not contain (the trial's params would no longer be its mixture)."""
+    if isinstance(distribution, FloatDistribution):
+        return min(max(float(value), distribution.low), distribution.high)
+    return value

@@ -550,7 +550,8 @@ class StudyModel:
         if maxiter is None and latest is not None and not self._refit_due(latest[1], now):
             maxiter = 0  # condition on the new data with the stored hyperparameters
         surrogate = MultiFidelitySurrogate(self.settings.surrogate_kind, self.settings.max_points).fit(
-            x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter
+            x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter,
+            groups=obs.trial_numbers[idx],  # a run's reports share its offset
         )
         return FittedSurrogate(surrogate, obs, axes, maxiter != 0, idx, kind)
 

@@ -16,6 +16,12 @@ negative), unlike a product kernel whose cross-fidelity correlation is always po
 target (z = 0) the effect is ``g0``.  ``k_curve`` models the shared learning curve of all mixtures;
 the mean is linear in (z_scale, z_step): a scaling law in log space.
 
+Noise (``kind="coregionalized"``): one offset per run, shared by all its reports, beside
+independent per-report noise (:class:`RunEffectLikelihood`).  A run's reports differ from its
+mixture's expected curve by much more than they differ from each other: a GP told that the
+scatter is per-report believes twenty reports of one lucky run pin its mixture down, and bends
+the mixture effect through every run's offset.
+
 ``kind="product-rbf"`` is the paper's model (arXiv 2503.21023): one ARD RBF kernel over all inputs
 and a linear mean.
 
@@ -292,6 +298,65 @@ def _build_modules(kind: str, n_weights: int) -> tuple[Kernel, Mean]:
     raise ValueError(f"unknown surrogate kind {kind!r}; expected 'coregionalized', 'product-rbf' or 'mixture'")
 
 
+def same_run_matrix(groups: np.ndarray | None, n: int) -> torch.Tensor:
+    """``G[i, j] = 1`` where rows i and j are reports of one run; each row its own run when
+    ``groups`` is None."""
+    if groups is None:
+        return torch.eye(n, dtype=DTYPE)
+    g = torch.as_tensor(np.asarray(groups, dtype=np.int64))
+    if len(g) != n:
+        raise ValueError(f"groups must label the {n} training rows, got {len(g)} labels")
+    return (g[:, None] == g[None, :]).to(DTYPE)
+
+
+class RunEffectLikelihood(gpytorch.likelihoods.GaussianLikelihood):
+    """Per-report noise plus a run-level random effect: ``Cov(y) = K + s_n I + s_r G`` over the
+    training rows (``G``: :func:`same_run_matrix`).  Any other rows (a prediction, a fantasy)
+    are reports of new runs: their offsets are independent of every training run's."""
+
+    def __init__(self, groups: np.ndarray | None, n: int, noise_prior: Prior) -> None:
+        super().__init__(noise_prior=noise_prior, noise_constraint=GreaterThan(1e-6))
+        # starts at 0.02 (standardized): from there the fit finds a run effect where there is one and
+        # drops it where there is none; from near 0 it settles for a wiggly mixture effect through
+        # every run's offset (a local optimum of slightly higher likelihood that predicts the
+        # target 6x worse on arrays with offsets, tests/test_surrogate.py)
+        self.register_parameter("raw_run_variance", torch.nn.Parameter(torch.tensor(-3.9, dtype=DTYPE)))
+        self.register_prior(
+            "run_variance_prior", LogNormalPrior(math.log(1e-3), 2.0),
+            lambda m: m.run_variance, lambda m, v: m._set_run_variance(v),
+        )
+        self.register_buffer("same_run", same_run_matrix(groups, n))
+
+    @property
+    def run_variance(self) -> torch.Tensor:
+        return torch.nn.functional.softplus(self.raw_run_variance) + 1e-9
+
+    def _set_run_variance(self, value: torch.Tensor) -> None:
+        value = torch.as_tensor(value, dtype=DTYPE).clamp_min(1e-6)
+        self.raw_run_variance.data.copy_(torch.log(torch.expm1(value)).reshape(()))
+
+    def marginal(self, function_dist, *args, **kwargs):
+        marginal = super().marginal(function_dist, *args, **kwargs)
+        n = function_dist.mean.shape[-1]
+        if n != self.same_run.shape[-1]:
+            return marginal  # not the training rows: new runs
+        return marginal.__class__(marginal.mean, marginal.lazy_covariance_matrix + self.run_variance * self.same_run)
+
+
+def training_noise(likelihood: gpytorch.likelihoods.GaussianLikelihood, n: int) -> torch.Tensor:
+    """The noise covariance of the ``n`` training rows: per-report noise, plus the run effect."""
+    noise = likelihood.noise.reshape(()).clamp_min(1e-9) * torch.eye(n, dtype=DTYPE)
+    if isinstance(likelihood, RunEffectLikelihood):
+        noise = noise + likelihood.run_variance * likelihood.same_run
+    return noise
+
+
+def _likelihood(kind: str, groups: np.ndarray | None, n: int) -> gpytorch.likelihoods.GaussianLikelihood:
+    if kind == "coregionalized":
+        return RunEffectLikelihood(groups, n, _noise_prior(kind))
+    return gpytorch.likelihoods.GaussianLikelihood(noise_prior=_noise_prior(kind), noise_constraint=GreaterThan(1e-6))
+
+
 def _noise_prior(kind: str) -> Prior:
     """Observation noise prior (standardized units).  The multi-fidelity GP's noise is pinned down
     by the many reports of every learning curve, and a prior near noiseless suits it; the
@@ -312,6 +377,7 @@ class MultiFidelitySurrogate:
         self._y_std = 1.0
         self.n_weights = 0
         self.refitted = False
+        self.groups: np.ndarray | None = None  # the run of each training row
         self._cache: _ExactPosterior | None = None
 
     # -- fitting --------------------------------------------------------------------------
@@ -324,8 +390,12 @@ class MultiFidelitySurrogate:
         init_state: list[float] | None = None,
         maxiter: int | None = None,
         y_scale_floor: float = 0.0,
+        groups: np.ndarray | None = None,
     ) -> MultiFidelitySurrogate:
         """Fit hyperparameters by MAP; warm-starts from ``init_state`` (see :meth:`state`).
+
+        ``groups``: the run of each row (reports of one run share its offset, see
+        :class:`RunEffectLikelihood`); None: every row is a run of its own.
 
         ``y_scale_floor``: the least std the outputs are standardized by.  Runs clustered in one
         region have a small spread, and a GP in those units believes nothing elsewhere can be
@@ -340,7 +410,8 @@ class MultiFidelitySurrogate:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_FIT_SEED)
             return self._fit(
-                x, y, n_weights=n_weights, init_state=init_state, maxiter=maxiter, y_scale_floor=y_scale_floor
+                x, y, n_weights=n_weights, init_state=init_state, maxiter=maxiter, y_scale_floor=y_scale_floor,
+                groups=groups,
             )
 
     def _fit(
@@ -352,15 +423,19 @@ class MultiFidelitySurrogate:
         init_state: list[float] | None,
         maxiter: int | None,
         y_scale_floor: float,
+        groups: np.ndarray | None = None,
     ) -> MultiFidelitySurrogate:
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
         if x.ndim != 2 or x.shape[1] != n_weights + 2 or len(x) != len(y):
             raise ValueError(f"x must be (n, {n_weights + 2}) and y (n,), got {x.shape} and {y.shape}")
+        if groups is not None and len(groups) != len(y):
+            raise ValueError(f"groups must label the {len(y)} rows, got {len(groups)} labels")
         keep = np.isfinite(y) & np.all(np.isfinite(x), axis=1)
         x, y = x[keep], y[keep]
         if len(y) == 0:
             raise SurrogateFitError("no finite observations to fit")
+        self.groups = None if groups is None else np.asarray(groups)[keep]
         self.n_weights = n_weights
         self._y_mean = float(y.mean())
         spread = float(y.std()) if len(y) > 1 and y.std() > 1e-12 else 0.0
@@ -369,9 +444,7 @@ class MultiFidelitySurrogate:
         train_x = torch.tensor(x, dtype=DTYPE)
         train_y = torch.tensor((y - self._y_mean) / self._y_std, dtype=DTYPE).unsqueeze(-1)
         covar, mean = _build_modules(self.kind, n_weights)
-        likelihood = gpytorch.likelihoods.GaussianLikelihood(
-            noise_prior=_noise_prior(self.kind), noise_constraint=GreaterThan(1e-6)
-        )
+        likelihood = _likelihood(self.kind, self.groups, len(y))
         model = SingleTaskGP(
             train_x, train_y, likelihood=likelihood, covar_module=covar, mean_module=mean,
             outcome_transform=None,
@@ -443,10 +516,13 @@ class MultiFidelitySurrogate:
             [self.model.train_targets, torch.tensor((np.asarray(y) - self._y_mean) / self._y_std, dtype=DTYPE)]
         )
         covar, mean = _build_modules(self.kind, self.n_weights)
+        n_old = len(self.model.train_targets)
+        old = self.groups if self.groups is not None else np.arange(n_old)
+        fresh = (old.max() + 1 if len(old) else 0) + np.arange(len(x))  # new rows: new runs
+        new.groups = np.concatenate([old, fresh])
         model = SingleTaskGP(
-            tx, ty.unsqueeze(-1), likelihood=gpytorch.likelihoods.GaussianLikelihood(
-                noise_constraint=GreaterThan(1e-6)
-            ), covar_module=covar, mean_module=mean, outcome_transform=None,
+            tx, ty.unsqueeze(-1), likelihood=_likelihood(self.kind, new.groups, len(ty)),
+            covar_module=covar, mean_module=mean, outcome_transform=None,
         ).to(DTYPE)
         self._load_state(model, self.state_exact())
         model.eval()
@@ -524,8 +600,9 @@ class MultiFidelitySurrogate:
             keep = np.asarray(among, dtype=int)
             x = post.train_x[keep]
             with torch.no_grad():
-                noise = self.model.likelihood.noise.reshape(()).clamp_min(1e-9)
-                k = post.covar.forward(x, x) + noise * torch.eye(len(keep), dtype=DTYPE)
+                idx = torch.as_tensor(keep)
+                noise = training_noise(self.model.likelihood, len(y))[idx][:, idx]
+                k = post.covar.forward(x, x) + noise
                 chol = _jittered_cholesky(k)
                 kinv = torch.cholesky_inverse(chol).numpy()
                 resid = y[keep] - post.mean(x).numpy()
@@ -556,8 +633,28 @@ class MultiFidelitySurrogate:
 
     @property
     def noise_variance(self) -> float:
+        """The noise of one new run's report about its mixture's expected value: per-report
+        noise plus the run's offset (original units)."""
+        return self.report_noise_variance + self.run_variance
+
+    @property
+    def y_scale(self) -> float:
+        """The std the outputs were standardized by (original units per model unit)."""
+        return self._y_std
+
+    @property
+    def report_noise_variance(self) -> float:
         assert self.model is not None
         return float(self.model.likelihood.noise.detach().item()) * self._y_std**2
+
+    @property
+    def run_variance(self) -> float:
+        """The variance of one run's offset, shared by all its reports (0 without a run effect)."""
+        assert self.model is not None
+        lik = self.model.likelihood
+        if not isinstance(lik, RunEffectLikelihood):
+            return 0.0
+        return float(lik.run_variance.detach()) * self._y_std**2
 
     def fidelity_correlation(self, z_a: np.ndarray, z_b: np.ndarray) -> float:
         """Prior correlation of the mixture effect between two fidelities (for diagnostics)."""
@@ -591,8 +688,7 @@ class _ExactPosterior:
         x = model.train_inputs[0]
         y = model.train_targets
         with torch.no_grad():
-            noise = model.likelihood.noise.reshape(()).clamp_min(1e-9)
-            k = model.covar_module.forward(x, x) + noise * torch.eye(len(x), dtype=DTYPE)
+            k = model.covar_module.forward(x, x) + training_noise(model.likelihood, len(x))
             chol = _jittered_cholesky(k)
             resid = (y - model.mean_module(x)).unsqueeze(-1)
             alpha = torch.cholesky_solve(resid, chol).squeeze(-1)

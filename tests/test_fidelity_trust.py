@@ -19,7 +19,7 @@ from optuna_adso.proposer import allowed_fidelities, target_share_floor
 from optuna_adso.simplex import sample_simplex
 from optuna_adso.space import make_mixture_spec
 from optuna_adso.study_model import StudyModel
-from optuna_adso.surrogate import MultiFidelitySurrogate, single_threaded
+from optuna_adso.surrogate import MultiFidelitySurrogate, single_threaded, training_noise
 
 SPEC = make_mixture_spec("m", ["a", "b", "c"])
 
@@ -74,8 +74,9 @@ def test_leave_runs_out_equals_conditioning_on_everything_but_the_run():
     post = multi._posterior_cache()
     with torch.no_grad():
         tx = torch.as_tensor(x, dtype=torch.float64)
-        noise = float(multi.model.likelihood.noise.item())
-        k_kept = post.covar.forward(tx[keep], tx[keep]).numpy() + noise * np.eye(int(keep.sum()))
+        full_noise = training_noise(multi.model.likelihood, len(x)).numpy()  # report noise + run effect
+        noise = float(full_noise[i, i])
+        k_kept = post.covar.forward(tx[keep], tx[keep]).numpy() + full_noise[np.ix_(keep, keep)]
         k_cross = post.covar.forward(tx[i : i + 1], tx[keep]).numpy()
         k_self = float(post.covar.forward(tx[i : i + 1], tx[i : i + 1], diag=True).item())
         prior_mean = post.mean(tx).numpy()

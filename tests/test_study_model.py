@@ -196,3 +196,39 @@ def test_the_refit_schedule_counts_the_studys_own_trials_not_imported_runs():
     model = StudyModel.of(study)
     assert not refit_due(31, 33)  # in trial numbers: 2 trials since the fit, due every 3
     assert model._refit_due(31, 33)  # the study's own 2nd and 4th trials: due every trial
+
+
+def test_a_studys_runs_are_fitted_with_one_offset_each():
+    """Each trial's reports share its run's offset: the study's GP is told which reports belong
+    to which run (its trial), and a new run's noise counts the offset.  (Whether the fit finds
+    the offsets' variance is a matter of data: in this 16-run study each offset sits at a mixture
+    of its own and the fit explains it as mixture effect; see tests/test_surrogate.py for arrays
+    where it is found.)"""
+    import numpy as np
+    from conftest import REPORT_STEPS, synthetic_loss
+
+    from optuna_adso.study_model import StudyModel
+
+    def noisy_runs(trial: optuna.Trial) -> float:
+        w = adso.suggest_mixture(trial, "mix", list(DOMAINS))
+        size = adso.suggest_scale(trial, "model_size", list(SCALES))
+        offset = 0.3 * np.random.default_rng(trial.number).normal()  # seed, data order: the whole run
+        value = float("nan")
+        for step in REPORT_STEPS:
+            value = synthetic_loss([w[d] for d in DOMAINS], size, step) + offset
+            trial.report(value, step)
+        return value
+
+    sampler = adso.ADSOSampler(target={"model_size": TARGET_SCALE, "step": TARGET_STEP}, seed=0, n_startup_trials=4)
+    study = optuna.create_study(sampler=sampler)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(noisy_runs, n_trials=16)
+    fitted = StudyModel.of(study).fit_surrogate(np.random.default_rng(0), now=len(study.trials), maxiter=None)
+    gp = fitted.surrogate
+    runs = fitted.observations.trial_numbers[fitted.rows]
+    assert np.array_equal(gp.groups, runs)
+    assert gp.noise_variance == pytest.approx(gp.report_noise_variance + gp.run_variance)
+    # a new run's reports are new runs to the GP: conditioning on one leaves the study's runs apart
+    more = gp.condition_on(np.column_stack([fitted.observations.weights[:2], np.zeros((2, 2))]),
+                           fitted.observations.values[:2])
+    assert set(more.groups[-2:]).isdisjoint(runs)

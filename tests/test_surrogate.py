@@ -251,3 +251,51 @@ def test_flat_kernels_report_the_batch_shape_gpytorch_derives(kind):
     for module in covar.modules():
         if isinstance(module, Kernel):
             assert module.batch_shape == Kernel.batch_shape.fget(module) == torch.Size([])
+
+
+def _runs_with_offsets(rng, n_runs=24, reports=8, run_sd=0.15, report_sd=0.01):
+    """Learning curves of ``n_runs`` runs: the known function plus one offset per run shared by
+    all its reports, plus small per-report noise."""
+    w = sample_simplex(rng, n_runs, SPEC, face_fraction=0.2)
+    zs = rng.choice((-1.0, -0.5, 0.0), size=n_runs)
+    steps = np.linspace(-1.0, 0.0, reports)
+    x = np.vstack([np.column_stack([np.tile(w[i], (reports, 1)), np.full(reports, zs[i]), steps])
+                   for i in range(n_runs)])
+    offsets = np.repeat(run_sd * rng.normal(size=n_runs), reports)
+    y = known(x[:, :3], x[:, 3], x[:, 4]) + offsets + report_sd * rng.normal(size=len(x))
+    return x, y, np.repeat(np.arange(n_runs), reports)
+
+
+def test_the_run_effect_is_learned_and_keeps_a_runs_reports_from_pinning_its_mixture_down():
+    """Eight reports of one run share its offset: the GP told so learns the offset's variance,
+    and its target interval at a run's mixture stays about one offset wide, where a GP that takes
+    the scatter for per-report noise claims far more than the runs hold."""
+    rng = np.random.default_rng(3)
+    x, y, groups = _runs_with_offsets(rng)
+    with single_threaded():
+        with_runs = MultiFidelitySurrogate().fit(x, y, n_weights=3, groups=groups)
+        pooled = MultiFidelitySurrogate().fit(x, y, n_weights=3)
+    assert 0.05**2 < with_runs.run_variance < 0.4**2, with_runs.run_variance
+    assert with_runs.noise_variance == pytest.approx(with_runs.report_noise_variance + with_runs.run_variance)
+    # held-out truth at fresh mixtures: the run-aware GP's intervals cover it
+    w_new = sample_simplex(np.random.default_rng(9), 200, SPEC, face_fraction=0.2)
+    truth = known(w_new, np.zeros(200), np.zeros(200))
+    mean, var = with_runs.predict(_at(w_new, TARGET))
+    z = (truth - mean) / np.sqrt(var)
+    assert np.mean(np.abs(z) < 1.645) > 0.8
+    # every reading is the training data's: conditioning a fantasy leaves the runs' labels intact
+    more = with_runs.condition_on(_at(w_new[:2], TARGET), truth[:2])
+    assert len(more.groups) == len(groups) + 2 and len(set(more.groups[-2:]) & set(groups)) == 0
+    assert pooled.run_variance == 0.0 or pooled.run_variance < with_runs.run_variance
+
+
+def test_leaving_a_run_out_counts_its_offset_in_the_predictive_variance():
+    rng = np.random.default_rng(4)
+    x, y, groups = _runs_with_offsets(rng)
+    with single_threaded():
+        gp = MultiFidelitySurrogate().fit(x, y, n_weights=3, groups=groups)
+    final_rows = np.flatnonzero(np.r_[groups[1:] != groups[:-1], True])
+    mean, var = gp.leave_runs_out(groups, final_rows)
+    assert np.all(var >= gp.noise_variance * 0.999)
+    z = (y[final_rows] - mean) / np.sqrt(var)
+    assert 0.5 < np.sqrt(np.mean(z**2)) < 1.6
