@@ -163,6 +163,14 @@ def _seeds(values: list[float]) -> str:
     return ", ".join(f"{v:.4f}" for v in values)
 
 
+def _final_rule(a: Summary, b: Summary) -> bool:
+    """ADSO (``a``) against a baseline (``b``) that never keeps 1%: it keeps 1% itself, or ends with
+    at most 1/TARGET_RATIO of the baseline's median final regret and no worse p90 or worst seed."""
+    if math.isfinite(a.to[0.01][1]):
+        return True
+    return a.final[1] <= b.final[1] / TARGET_RATIO and a.p90 <= b.p90 and a.worst <= b.worst
+
+
 def targets_section(config: SuiteConfig, results: Path) -> list[str]:
     """Per problem of the suite: each ADSO variant's sustained FLOPs to 1% against the strongest
     baseline's, and whether it needs at most 1/:data:`TARGET_RATIO` of them."""
@@ -172,8 +180,11 @@ def targets_section(config: SuiteConfig, results: Path) -> list[str]:
         "",
         "Median sustained FLOPs to 1% of the gap (full 1B runs), with how many seeds keep it; the",
         "ratio is the strongest baseline's over ADSO's (a lower bound `>=` when the baseline never keeps",
-        f"1% within its horizon). Met when the ratio is at least {TARGET_RATIO:g}. Final regrets are read at",
-        f"the budget ({config.budget:g} target runs) for every method, as in the tables above.",
+        f"1% within its horizon). Met when the ratio is at least {TARGET_RATIO:g}; where the baseline never",
+        "keeps 1% within its horizon, the never-loses issue's rule applies: met when ADSO keeps it, or ends",
+        f"with at most 1/{TARGET_RATIO:g} of the baseline's median final regret and no higher p90 or worst seed.",
+        f"Final regrets are read at the budget ({config.budget:g} target runs) for every method, as in the",
+        "tables above.",
         "",
         "| problem | method | FLOPs to 1% (kept): median / p90 / worst | seeds | final regret: median / p90 / worst "
         "| strongest baseline | its FLOPs to 1%: median / p90 / worst | its final regret | ratio | target |",
@@ -193,6 +204,8 @@ def targets_section(config: SuiteConfig, results: Path) -> list[str]:
             a = summaries[method]
             r = Ratio.of(b.to[0.01][1], a.to[0.01][1], b.horizon)
             met = "MET" if not math.isnan(r.value) and r.value >= TARGET_RATIO else "NOT MET"
+            if met == "NOT MET" and not math.isfinite(b.to[0.01][1]) and _final_rule(a, b):
+                met = "MET (by final regret)"
             lines.append(
                 f"| {problem} | {label(method)} | {_flops_spread(a)} | {a.reached[0.01]}/{a.seeds} "
                 f"| {_num(a.final[1], 4)} / {_num(a.p90, 4)} / {_num(a.worst, 4)} | {label(base)} "

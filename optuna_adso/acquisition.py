@@ -164,6 +164,11 @@ class Acquisition:
         mean, var = self.surrogate.predict(inputs_at(weights, self.goal_z))
         return expected_improvement(mean, var, self.target_best), mean, var
 
+    def goal_ei(self, weights: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+        """EI at the goal of ``weights``, given the surrogate's goal mean and variance there
+        (a composite objective overrides this: see :mod:`optuna_adso.composite_acquisition`)."""
+        return expected_improvement(mean, var, self.target_best)
+
     def goal_value(self, weights: np.ndarray) -> np.ndarray:
         """EI at the goal, times the share of the goal's posterior variance at w that one noisy
         run there would remove (augmented EI, Huang et al. 2006).  Plain EI keeps paying for
@@ -193,7 +198,7 @@ class Acquisition:
         xt = inputs_at(weights, self.goal_z)
         _, mean_t, var_f, var_t, cov = self.surrogate.predict_pairs(xf, xt)
         rho2 = cov**2 / ((var_f + self.noise) * var_t)
-        ei = expected_improvement(mean_t, var_t, self.target_best)
+        ei = self.goal_ei(weights, mean_t, var_t)
         paid = np.maximum(cost + self.run_overhead, 1e-12) ** self.cost_exponent
         score = ei * np.clip(rho2, 0.0, 1.0) / paid
         # MF-GP-UCB's rule (Kandasamy et al. 2016): a cheaper fidelity is only worth running where

@@ -156,6 +156,22 @@ class DomainModel:
         with torch.no_grad():
             return (self.kernel.forward(ta, tb, diag=True) - (pa * pb).sum(0)).numpy()
 
+    def moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-domain posterior means (n, D) and the shared posterior variance factor (n,)."""
+        mean, var, _ = self._moments(x)
+        return mean, var.numpy()
+
+    def difference_to(self, x: np.ndarray, x_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Means (n, D) and shared variance factors (n,) of ``L(x[i]) - L(x_ref)``, one reference
+        row for all: one solve against the training set for ``x`` and one for the reference."""
+        mx, vx, px = self._moments(x)
+        mr, vr, pr = self._moments(np.atleast_2d(x_ref)[:1])
+        tx = torch.as_tensor(np.asarray(x, dtype=float), dtype=DTYPE)
+        tr = torch.as_tensor(np.atleast_2d(x_ref)[:1], dtype=DTYPE)
+        with torch.no_grad():
+            cross = self.kernel.forward(tx, tr)[:, 0] - (px * pr).sum(0)
+        return mx - mr, (vx + vr - 2.0 * cross).numpy()
+
     def correlation(self) -> np.ndarray:
         """The learned correlation between domains (D, D)."""
         d = np.sqrt(np.diag(self.domain_cov))

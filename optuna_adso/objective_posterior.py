@@ -48,10 +48,9 @@ class ObjectivePosterior:
         """Means (n, D) of L(w) - L(ref) (or L(w) with no reference) and shared variance factors (n,)."""
         x = self._x(w)
         if self.ref is None:
-            return self.model.means(x), np.clip(self.model.cross(x, x), 0.0, None)
-        xr = self._x(np.tile(self.ref, (len(x), 1)))
-        mean = self.model.means(x) - self.model.means(xr)
-        var = self.model.cross(x, x) - 2.0 * self.model.cross(x, xr) + self.model.cross(xr, xr)
+            mean, var = self.model.moments(x)
+        else:
+            mean, var = self.model.difference_to(x, self._x(self.ref[None]))
         return mean, np.clip(var, 0.0, None)
 
     def _values(self, mean: np.ndarray, factor: np.ndarray, eps: np.ndarray) -> np.ndarray:
@@ -71,10 +70,14 @@ class ObjectivePosterior:
 
     def noise_std(self, w: np.ndarray) -> np.ndarray:
         """How far one run's objective value scatters around its expectation (per mixture)."""
+        return self.samples_and_noise_std(w)[1]
+
+    def samples_and_noise_std(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`samples` and :meth:`noise_std` from one posterior query."""
         mean, factor = self._diff_moments(w)
+        exact = self._values(mean, factor, self._eps[0])
         noisy = self._values(mean, factor + self.model.noise, self._eps[0]).std(axis=0)
-        exact = self._values(mean, factor, self._eps[0]).std(axis=0)
-        return np.sqrt(np.clip(noisy**2 - exact**2, 0.0, None))
+        return exact, np.sqrt(np.clip(noisy**2 - exact.std(axis=0) ** 2, 0.0, None))
 
     def lead(self, w: np.ndarray, best: np.ndarray) -> float:
         """How many std of the difference ``w`` is predicted to beat ``best`` by (jointly sampled)."""

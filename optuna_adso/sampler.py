@@ -254,7 +254,7 @@ class ADSOSampler(BaseSampler):
             records.write_gp_state(study, trial, model.anchor_state_kind, check.anchor_only.state(), trial.number)
         proposer = Proposer(
             model, fitted, holdings(model, trial), check=check, n_model_trials=max(0, n_before - n_start),
-            n_candidates=self.n_candidates, rng=rng, rng_of=self._rng,
+            n_candidates=self.n_candidates, rng=rng, rng_of=self._rng, trial_number=trial.number,
         )
         proposal = proposer.best()
         # Claim the point where every worker sees it, then look; whoever sees a claim on its

@@ -36,6 +36,7 @@ from optuna_adso.domain_observations import (
     subset,
 )
 from optuna_adso.fidelity_trust import FidelityTrust, ImportedTrust
+from optuna_adso.objective_posterior import ObjectivePosterior
 from optuna_adso.objectives import (
     MeanLoss,
     MixtureObjective,
@@ -344,6 +345,9 @@ class StudyModel:
         self.maximize = maximize if settings.objective is None else False
         self._held: dict[int, HeldPoint | None] | None = None
         self._reported: list[str] | None = None
+        # the per-domain model fitted to value the objective's reference, by excluded trial: the
+        # composite acquisition reuses it (this instance lives for one proposal)
+        self._domain_fits: dict[int | None, tuple[FittedSurrogate, DomainModel]] = {}
 
     @classmethod
     def load(cls, study: optuna.Study, settings: StudySettings) -> StudyModel | None:
@@ -469,13 +473,43 @@ class StudyModel:
     ) -> tuple[np.ndarray, FittedSurrogate]:
         """The objective's reference mixture's per-domain losses at each row's fidelity, from the
         joint per-domain model on the GP of the mean loss over ``names`` (returned too)."""
-        base = self.with_objective(WeightedLoss(dict.fromkeys(names, 1.0)) if len(names) > 1 else MeanLoss())
+        base = self.summed_loss_model(names)
         fitted = base.fit_surrogate(rng or np.random.default_rng(0), now=len(self.trials), exclude_trial=exclude_trial)
         model = base.domain_model(fitted, names)
+        self._domain_fits[exclude_trial] = (fitted, model)
         ref = reference_weights(self.objective.reference, self.spec.domains, "the objective's reference")
         z = self.axes().z(rows.log_scale, rows.log_step)
         mean, _ = model.predict(np.column_stack([np.tile(ref, (len(z), 1)), z]))
         return mean, fitted
+
+    def summed_loss_model(self, names: Sequence[str] | None = None) -> StudyModel:
+        """The study scored by the sum of the losses of ``names`` (by default the domains the
+        objective uses): a smooth, linear stand-in whose GP kernel the per-domain model shares."""
+        if names is None:
+            names = self.reported_domains() if self.objective is None else self.objective.domains_used(
+                self.reported_domains())
+        names = list(names)
+        return self.with_objective(WeightedLoss(dict.fromkeys(names, 1.0)) if len(names) > 1 else MeanLoss())
+
+    def objective_posterior(
+        self, rng: np.random.Generator, *, now: int, exclude_trial: int | None = None,
+        z: tuple[float, float] = (0.0, 0.0),
+    ) -> tuple[FittedSurrogate, ObjectivePosterior]:
+        """The GP of the objective's domains' summed loss and the joint posterior of the (non-linear)
+        objective at fidelity ``z`` on its kernel: what the composite acquisition scores with.
+        Reuses the fit that valued the objective's reference for the same ``exclude_trial``."""
+        if self.objective is None:
+            raise ValueError("the study optimizes the reported value: there is no per-domain objective")
+        cached = self._domain_fits.get(exclude_trial)
+        if cached is None:
+            names = self.objective.domains_used(self.reported_domains())
+            base = self.summed_loss_model(names)
+            fitted = base.fit_surrogate(rng, now=now, exclude_trial=exclude_trial)
+            cached = (fitted, base.domain_model(fitted, names))
+            self._domain_fits[exclude_trial] = cached
+        fitted, model = cached
+        seed = int(rng.integers(2**31))
+        return fitted, ObjectivePosterior(model, self.objective, self.spec.domains, z, seed=seed)
 
     def domain_model(self, fitted: FittedSurrogate, names: Sequence[str] | None = None, *,
                      refit_kernel: bool = False) -> DomainModel:
