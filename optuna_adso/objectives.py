@@ -250,6 +250,47 @@ class WorstExcessLoss(MixtureObjective):
         return out
 
 
+class ChebyshevScalarization(MixtureObjective):
+    """One random weighting of several objectives, for a multi-objective study (ParEGO, Knowles
+    2006): ``max_j l_j u_j + RHO * sum_j l_j u_j`` with ``u_j = (f_j - low_j) / span_j`` the
+    objectives brought to a common scale.  Each proposal draws its own weights ``l``, so the runs
+    spread along the whole front; the sum term keeps weakly dominated mixtures from tying.
+    Built by the sampler per trial, never stored: its GP state is kept under one key.
+    """
+
+    RHO = 0.05
+
+    def __init__(self, components: Sequence[MixtureObjective], weights: Sequence[float],
+                 low: Sequence[float], span: Sequence[float]) -> None:
+        self.components = list(components)
+        self.weights = np.asarray(weights, dtype=float)
+        self.low = np.asarray(low, dtype=float)
+        self.span = np.maximum(np.asarray(span, dtype=float), 1e-12)
+        if any(o.reference is not None or not o.linear for o in self.components):
+            raise ValueError("a multi-objective study's objectives must be linear (MeanLoss, DomainLoss, WeightedLoss)")
+
+    @property
+    def key(self) -> str:
+        return "chebyshev(" + ",".join(o.key for o in self.components) + ")"
+
+    def domains_used(self, available: Sequence[str]) -> list[str]:
+        used = {d for o in self.components for d in o.domains_used(available)}
+        return [d for d in available if d in used]
+
+    def validate(self, available: Sequence[str], mixture_domains: Sequence[str]) -> None:
+        for o in self.components:
+            o.validate(available, mixture_domains)
+
+    def evaluate(self, losses: np.ndarray, reference_losses: np.ndarray | None, available: Sequence[str]) -> np.ndarray:
+        values = np.stack([o.evaluate(losses, None, available) for o in self.components], axis=-1)
+        u = self.weights * (values - self.low) / self.span
+        return u.max(axis=-1) + self.RHO * u.sum(axis=-1)
+
+    def to_config(self) -> dict[str, Any]:
+        return {"kind": "chebyshev", "objectives": [o.to_config() for o in self.components],
+                "weights": self.weights.tolist(), "low": self.low.tolist(), "span": self.span.tolist()}
+
+
 @dataclass(frozen=True)
 class DomainConstraint:
     """A limit on one domain's loss at the target: ``at_most`` a value, or ``not_worse_than`` a
@@ -302,6 +343,10 @@ def objective_from_config(config: Mapping[str, Any] | None) -> MixtureObjective 
         return WeightedLoss(config["weights"])
     if kind == "worst-excess":
         return WorstExcessLoss(config.get("reference", "uniform"), config.get("domains"))
+    if kind == "chebyshev":
+        parts = [objective_from_config(c) for c in config["objectives"]]
+        return ChebyshevScalarization([p for p in parts if p is not None], config["weights"], config["low"],
+                                      config["span"])
     raise ValueError(f"unknown stored objective {dict(config)!r}")
 
 

@@ -1,9 +1,9 @@
 """The predicted trade-off between objectives at the target, from one study's per-domain runs.
 
-Optuna's multi-objective studies cannot report intermediate values, which the multi-fidelity
-model lives on; but every run that reports per-domain values already measures every objective.
-So the front is asked of a single-objective study, after the fact: mixtures are scored on each
-objective by the joint per-domain model, and those that no other mixture beats on every
+Every run that reports per-domain values already measures every objective, so the front can be
+asked of any study whose runs report them: a multi-objective one run under
+``ADSOSampler(objective=[...])``, or a single-objective one after the fact.  Mixtures are scored
+on each objective by the joint per-domain model, and those that no other mixture beats on every
 objective (by predicted mean) form the front.
 """
 
@@ -44,14 +44,17 @@ def non_dominated(values: np.ndarray) -> np.ndarray:
 
 def pareto_front(
     study: optuna.Study,
-    objectives: Sequence[MixtureObjective | str],
+    objectives: Sequence[MixtureObjective | str] | None = None,
     *,
     sampler: SettingsSource | None = None,
     n_candidates: int = 2048,
     seed: int = 0,
 ) -> list[FrontPoint]:
     """The mixtures predicted Pareto-optimal at the target for ``objectives`` (at least two), with
-    their predicted values and uncertainty, sorted by the first objective."""
+    their predicted values and uncertainty, sorted by the first objective.  ``objectives`` defaults
+    to a multi-objective study's own (``ADSOSampler(objective=[...])``)."""
+    if objectives is None:
+        objectives = list(StudyModel.of(study, sampler).settings.objectives)
     parsed = [parse_objective(o) for o in objectives]
     if len(parsed) < 2 or any(o is None for o in parsed):
         raise ValueError(f"objectives must list at least two per-domain objectives, got {list(objectives)!r}")

@@ -144,6 +144,12 @@ def _recommend(
         raise ValueError("the study has no mixture yet: run at least one trial that calls suggest_mixture")
     if objective is not None:
         model = model.with_objective(objective)
+    elif model.settings.objectives:
+        keys = ", ".join(o.key for o in model.settings.objectives)
+        raise ValueError(
+            f"this study has several objectives ({keys}): ask optuna_adso.pareto_front(study) for the predicted "
+            "front, or recommend(study, objective=...) for one of them"
+        )
     constraints = constraints or []
     for i, c in enumerate(constraints):
         if not isinstance(c, DomainConstraint):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import optuna
 
@@ -40,15 +40,27 @@ def _clean_domains(domains: Mapping[str, float], step: int) -> dict[str, float]:
     return clean
 
 
-def report(trial: optuna.Trial, value: float, step: int, domains: Mapping[str, float] | None = None) -> None:
+def report(trial: optuna.Trial, value: float | Sequence[float] | None, step: int,
+           domains: Mapping[str, float] | None = None) -> None:
     """Report ``value`` at ``step`` (as ``trial.report``) and, if given, each domain's loss there.
 
     ``domains`` maps evaluation-domain names to losses; non-finite ones are dropped with a warning
     (the rest of the report stands), so one diverged domain never corrupts the model.
+
+    In a multi-objective study Optuna keeps no intermediate values (``trial.report`` refuses
+    them), so only the per-domain values are stored, and they are required: the sampler computes
+    every objective from them.  ``value`` is then ignored (None, or the objectives' values).
     """
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         raise ValueError(f"step must be a non-negative int, got {step!r}")
+    multi = len(trial.study.directions) > 1
+    if multi and not domains:
+        raise ValueError(
+            "this study has several objectives, and Optuna stores no intermediate values for them: "
+            "report each domain's loss, optuna_adso.report(trial, None, step, domains={name: loss})"
+        )
     clean = None if domains is None else _clean_domains(domains, step)
-    trial.report(value, step)
+    if not multi:
+        trial.report(value, step)
     if clean:
         records.write_domain_values(trial, step, clean)

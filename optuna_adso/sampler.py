@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.samplers import BaseSampler, RandomSampler
-from optuna.study import Study
+from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
 from optuna_adso.objectives import MixtureObjective
@@ -75,6 +75,9 @@ class ADSOSampler(BaseSampler):
             ``WeightedLoss({...})``, ``WorstExcessLoss("uniform")``) or its command-line
             spelling.  It needs runs that report per-domain values (:func:`optuna_adso.report`);
             ``recommend`` and ``predict`` answer for it by default, and for any other on request.
+            A list of linear ones (``[MeanLoss(), DomainLoss("code")]``), one per direction of a
+            multi-objective study: each proposal optimizes a random weighting of them (ParEGO),
+            and :func:`optuna_adso.pareto_front` predicts the front.
     """
 
     samples_mixtures_jointly = True
@@ -93,7 +96,7 @@ class ADSOSampler(BaseSampler):
         min_target_share: float = 0.5,
         run_overhead: float = 0.1,
         n_candidates: int = 1024,
-        objective: MixtureObjective | str | None = None,
+        objective: MixtureObjective | str | Sequence[MixtureObjective | str] | None = None,
     ) -> None:
         self.settings = StudySettings(
             Target.parse(target),
@@ -164,13 +167,24 @@ class ADSOSampler(BaseSampler):
     # -- Optuna hooks -------------------------------------------------------------------------
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         """Store what the study is for, so that every other process answers for the same."""
-        if len(study.directions) > 1:
+        n_directions, objectives = len(study.directions), self.settings.objectives
+        if n_directions > 1 and len(objectives) != n_directions:
             raise ValueError(
-                f"ADSOSampler optimizes one objective, and this study has {len(study.directions)} directions; "
-                "for a trade-off between domains, run a single-objective study whose trials report "
-                "per-domain values (optuna_adso.report(..., domains=...)) and ask "
-                "optuna_adso.pareto_front(study, objectives=[...]) for the predicted front"
+                f"this study has {n_directions} directions: give ADSOSampler one per-domain objective for each, "
+                "in the same order as the values the objective returns, e.g. "
+                "objective=[optuna_adso.MeanLoss(), optuna_adso.DomainLoss('code')]"
+                + (f" (got {len(objectives)})" if objectives else "")
+                + "; the trials report per-domain values (optuna_adso.report(trial, None, step, domains=...)), "
+                "and optuna_adso.pareto_front(study) predicts the front; or run a single-objective study "
+                "and ask pareto_front(study, objectives=[...]) of it"
             )
+        if n_directions == 1 and objectives:
+            raise ValueError(
+                f"objective= lists {len(objectives)} objectives, for a multi-objective study, but this study has "
+                "one direction: create it with directions=[...] (one per objective), or give one objective"
+            )
+        if objectives and any(d != StudyDirection.MINIMIZE for d in study.directions):
+            raise ValueError("a multi-objective study's per-domain objectives are losses: every direction must be 'minimize'")
         records.write_config(study, self.settings.to_config())
 
     def infer_relative_search_space(
@@ -240,6 +254,8 @@ class ADSOSampler(BaseSampler):
         if n_before < n_start:
             return startup_proposal(study, trial, model, self._rng(trial, 1))
         rng = self._rng(trial)
+        if model.settings.objectives:  # several objectives: this trial optimizes one weighting of them
+            model = model.scalarized(self._rng(trial, 3).dirichlet(np.ones(len(model.settings.objectives))))
         try:
             fitted = model.fit_surrogate(rng, now=trial.number, exclude_trial=trial.number)
         except SurrogateFitError as exc:

@@ -371,6 +371,7 @@ def collect_observations(
     target_step: float,
     maximize: bool,
     max_points_per_trial: int = 24,
+    per_domain_steps: bool = False,
 ) -> Observations:
     """Turn trials into observations for the surrogate.
 
@@ -380,6 +381,9 @@ def collect_observations(
     ``target_step`` if it never reported).  Long curves are thinned to ``max_points_per_trial``
     log-spaced steps, always keeping the last, so the model's size stays bounded.  NaN and infinite
     values are dropped (with a count for the warning).
+
+    ``per_domain_steps``: a multi-objective study, whose trials keep no intermediate values: a
+    row per step with per-domain values, valued 0 (an objective of the domains values them).
     """
     sign = -1.0 if maximize else 1.0
     w_rows, s_rows, t_rows, y_rows, num_rows = [], [], [], [], []
@@ -393,9 +397,11 @@ def collect_observations(
         if s is None or s <= 0:
             continue
         curve = {int(step): v for step, v in t.intermediate_values.items() if step > 0}
-        if t.state == TrialState.COMPLETE and t.value is not None:
+        if per_domain_steps:
+            curve = {int(step): 0.0 for step in records.domain_values(t) if step > 0}
+        elif t.state == TrialState.COMPLETE and t.values is not None and len(t.values) == 1:
             last = max(curve) if curve else int(target_step)
-            curve.setdefault(last, t.value)
+            curve.setdefault(last, t.values[0])
         good = {}
         for step, v in curve.items():
             if v is None or not math.isfinite(v) or abs(v) >= _ABSURD:

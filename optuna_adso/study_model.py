@@ -38,6 +38,7 @@ from optuna_adso.domain_observations import (
 from optuna_adso.fidelity_trust import FidelityTrust, ImportedTrust
 from optuna_adso.objective_posterior import ObjectivePosterior
 from optuna_adso.objectives import (
+    ChebyshevScalarization,
     MeanLoss,
     MixtureObjective,
     WeightedLoss,
@@ -143,6 +144,8 @@ class StudySettings:
     run_overhead: float = 0.1
     min_target_share: float = 0.5
     objective: MixtureObjective | None = None
+    # a multi-objective study's objectives, one per direction (``objective=[...]``); () otherwise
+    objectives: tuple[MixtureObjective, ...] = ()
     price: ScaleStepCost = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -165,6 +168,10 @@ class StudySettings:
         object.__setattr__(self, "stop_fractions", ordered)
         object.__setattr__(self, "run_overhead", overhead)
         object.__setattr__(self, "min_target_share", share)
+        if isinstance(self.objective, (list, tuple)):
+            object.__setattr__(self, "objectives", tuple(self.objective))
+            object.__setattr__(self, "objective", None)
+        object.__setattr__(self, "objectives", _parse_objectives(self.objectives))
         object.__setattr__(self, "objective", parse_objective(self.objective))
         object.__setattr__(self, "price", resolve_cost(self.cost, self.target.scale_param))
 
@@ -199,6 +206,7 @@ class StudySettings:
             "run_overhead": self.run_overhead,
             "min_target_share": self.min_target_share,
             "objective": None if self.objective is None else self.objective.to_config(),
+            "objectives": [o.to_config() for o in self.objectives],
         }
 
     @classmethod
@@ -223,7 +231,27 @@ class StudySettings:
             run_overhead=float(config.get("run_overhead", 0.1)),
             min_target_share=float(config.get("min_target_share", 0.5)),
             objective=objective_from_config(config.get("objective")),
+            objectives=tuple(objective_from_config(c) for c in config.get("objectives") or ()),
         )
+
+
+def _parse_objectives(objectives: Sequence[Any]) -> tuple[MixtureObjective, ...]:
+    """A multi-objective study's objectives: none, or at least two linear per-domain ones."""
+    parsed = tuple(parse_objective(o) for o in objectives)
+    if not parsed:
+        return ()
+    if len(parsed) < 2 or any(o is None for o in parsed):
+        raise ValueError(
+            "objective: a list is for a multi-objective study and needs at least two per-domain objectives "
+            f"(e.g. [MeanLoss(), DomainLoss('code')]), got {list(objectives)!r}"
+        )
+    nonlinear = [o for o in parsed if o is not None and not o.linear]
+    if nonlinear:
+        raise ValueError(
+            f"objective: a multi-objective study's objectives must be linear (MeanLoss, DomainLoss, WeightedLoss); "
+            f"{nonlinear[0]!r} is not"
+        )
+    return parsed  # type: ignore[return-value]
 
 
 class HasStudySettings(Protocol):
@@ -455,6 +483,7 @@ class StudyModel:
             target_scale=self.target.run_scale,
             target_step=self.target.step,
             maximize=self.reported_maximize,
+            per_domain_steps=bool(self.settings.objectives),
         )
         if self.objective is None:
             return obs, []
@@ -481,6 +510,27 @@ class StudyModel:
         z = self.axes().z(rows.log_scale, rows.log_step)
         mean, _ = model.predict(np.column_stack([np.tile(ref, (len(z), 1)), z]))
         return mean, fitted
+
+    def scalarized(self, weights: np.ndarray) -> StudyModel:
+        """A multi-objective study seen through one weighting of its objectives
+        (:class:`~optuna_adso.objectives.ChebyshevScalarization`), each objective scaled by the
+        range of its values over every report so far."""
+        components = self.settings.objectives
+        if not components:
+            raise ValueError("the study has one objective; scalarizing is for multi-objective studies")
+        names = self.reported_domains()
+        if not names:
+            raise ValueError(NO_DOMAIN_VALUES)
+        for o in components:
+            o.validate(names, self.spec.domains)
+        raw = collect_observations(self.trials, self.spec, self.scale, target_scale=self.target.run_scale,
+                                   target_step=self.target.step, maximize=False, per_domain_steps=True)
+        _, losses = domain_matrix(raw, names)
+        values = np.column_stack([o.evaluate(losses, None, names) for o in components]) if len(losses) else None
+        low = values.min(axis=0) if values is not None else np.zeros(len(components))
+        span = values.max(axis=0) - low if values is not None else np.ones(len(components))
+        w = np.asarray(weights, dtype=float)
+        return self.with_objective(ChebyshevScalarization(components, w / w.sum(), low, span))
 
     def summed_loss_model(self, names: Sequence[str] | None = None) -> StudyModel:
         """The study scored by the sum of the losses of ``names`` (by default the domains the

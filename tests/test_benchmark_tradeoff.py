@@ -21,4 +21,6 @@ def test_tradeoff_benchmark_writes_its_report(tmp_path):
     out = tmp_path / "tradeoff.md"
     tradeoff.main(["--seeds", "1", "--budget", "2", "--out", str(out)])
     text = out.read_text()
-    assert "| ADSO (predicted front, true values) |" in text and "| GPSampler multi-objective at 1B |" in text
+    assert "| ADSO, mean-CE study (predicted front, true values) |" in text
+    assert "| ADSO, multi-objective study (predicted front, true values) |" in text
+    assert "| GPSampler multi-objective at 1B |" in text

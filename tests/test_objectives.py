@@ -314,7 +314,7 @@ def test_pareto_front_of_two_domains_from_a_mean_study(mean_study):
 
 def test_multi_objective_studies_get_a_clear_error_before_any_trial_runs():
     study = optuna.create_study(directions=["minimize", "minimize"], sampler=adso.ADSOSampler(TARGET, seed=0))
-    with pytest.raises(ValueError, match="optimizes one objective.*pareto_front"):
+    with pytest.raises(ValueError, match="one per-domain objective for each.*pareto_front"):
         study.ask()
 
 
