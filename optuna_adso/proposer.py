@@ -16,7 +16,7 @@ from optuna_adso.acquisition import Acquisition, Fidelity, Proposal, optimize_ac
 from optuna_adso.claims import Holdings
 from optuna_adso.composite_acquisition import CompositeAcquisition
 from optuna_adso.fidelity_trust import UNEARNED_TARGET_SHARE, FidelityTrust
-from optuna_adso.study_model import AnchorCheck, FittedSurrogate, StudyModel, incumbent_weights
+from optuna_adso.study_model import AnchorCheck, FittedSurrogate, StudyModel, incumbent_weights, measured_at_anchor
 from optuna_adso.surrogate import MultiFidelitySurrogate
 
 
@@ -108,7 +108,7 @@ class Proposer:
             # per-domain model rests on, not on the kinked objective's values
             self.trust = model.summed_loss_model().trust(fitted_sum)
             self.fidelities = allowed_fidelities(model, self.trust)
-            self.reference_measured = _measured_at_anchor(self.posterior.ref, fitted_sum, self.goal_z)
+            self.reference_measured = measured_at_anchor(self.posterior.ref, fitted_sum, self.goal_z)
             pending = held.pending_inputs(fitted_sum.observations, fitted_sum.axes)
         if len(pending):
             surrogate = _believe(surrogate, pending)
@@ -176,14 +176,3 @@ class Proposer:
         self.taken.append((p.weights, p.fidelity.scale))
         self.surrogate = _believe(self.surrogate, np.column_stack([p.weights[None], np.array([p.fidelity.z])]))
 
-
-def _measured_at_anchor(ref: np.ndarray | None, fitted: FittedSurrogate, goal_z: tuple[float, float]) -> bool:
-    """Whether any report of the mixture ``ref`` was made at the anchor scale (the goal's)."""
-    if ref is None:
-        return True
-    obs = fitted.observations
-    if not len(obs):
-        return False
-    z = fitted.axes.z(obs.log_scale, obs.log_step)
-    same = np.abs(obs.weights - ref[None]).max(axis=1) <= 1e-6
-    return bool(np.any(same & np.isclose(z[:, 0], goal_z[0])))

@@ -30,7 +30,7 @@ from optuna_adso.objectives import DomainConstraint, MeanLoss, MixtureObjective
 from optuna_adso.pool import nearest_member
 from optuna_adso.prediction import normal_interval
 from optuna_adso.space import trial_weights
-from optuna_adso.study_model import SettingsSource, StudyModel, settings_for_study
+from optuna_adso.study_model import SettingsSource, StudyModel, measured_at_anchor, settings_for_study
 from optuna_adso.surrogate import MultiFidelitySurrogate, SurrogateFitError, inputs_at, single_threaded
 
 
@@ -194,6 +194,12 @@ def _recommend(
             raise ValueError(f"{model.objective!r} needs per-domain values: {NO_DOMAIN_VALUES}")
         posterior = ObjectivePosterior(domain_model, model.objective, model.spec.domains, goal, seed=seed)
         w, mean, std, kept = _minimize_sampled(posterior, model, rng, anchors)
+        if not measured_at_anchor(posterior.ref, fitted, goal):
+            notes.append(
+                "the reference mixture has no run at the top runnable scale: every excess is a difference to "
+                "its predicted losses there, so few mixtures can be shown to beat it; run it once there "
+                "(ADSOSampler does when it optimizes this objective)"
+            )
     else:
         w, mean, std = minimize_target_mean(surrogate, model.spec, rng, anchors, z=goal)
         w, mean, std, kept = keep_tried_unless_sure(surrogate, w, anchors, z=goal)

@@ -800,3 +800,15 @@ def incumbent_weights(
     uniq = np.unique(np.round(tried, 10), axis=0)
     mean, _ = surrogate.predict(inputs_at(uniq, z))
     return uniq[np.argsort(mean)[:n]]
+
+
+def measured_at_anchor(ref: np.ndarray | None, fitted: FittedSurrogate, goal_z: tuple[float, float]) -> bool:
+    """Whether any report of the mixture ``ref`` was made at the anchor scale (the goal's)."""
+    if ref is None:
+        return True
+    obs = fitted.observations
+    if not len(obs):
+        return False
+    z = fitted.axes.z(obs.log_scale, obs.log_step)
+    same = np.abs(obs.weights - ref[None]).max(axis=1) <= 1e-6
+    return bool(np.any(same & np.isclose(z[:, 0], goal_z[0])))

@@ -205,6 +205,16 @@ def test_worst_excess_from_a_mean_study_beats_uniform_on_every_domain(mean_study
     assert abs(rec.mean - excess.max()) < 4 * rec.std + 1e-3
 
 
+def test_a_reference_never_run_at_the_top_scale_is_named_in_the_notes(mean_study):
+    rec = adso.recommend(mean_study, objective=adso.WorstExcessLoss("uniform"))
+    ran_there = any(
+        t.params.get("n") == TARGET["n"] and np.allclose([t.params[f"mix/{d}"] for d in DOMAINS], UNIFORM, atol=1e-6)
+        for t in mean_study.trials if t.params
+    )
+    assert any("no run at the top runnable scale" in n for n in rec.notes) == (not ran_there)
+    assert not any("no run at the top runnable scale" in n for n in adso.recommend(mean_study).notes)
+
+
 def test_predict_worst_excess_is_exactly_zero_at_the_reference(mean_study):
     p = adso.predict(mean_study, dict(zip(DOMAINS, UNIFORM)), objective="worst-excess")[0]
     assert abs(p.mean) < 1e-6 and p.std < 1e-6 and p.noise_std >= 0.0
