@@ -106,14 +106,15 @@ class Proposer:
             self.basis = "per-domain"
             # whether cheap runs earn their place is judged on the smooth summed loss the
             # per-domain model rests on, not on the kinked objective's values
-            self.trust = model.summed_loss_model().trust(fitted_sum)
+            self.trust = model.trust(fitted_sum)
             self.fidelities = allowed_fidelities(model, self.trust)
             self.reference_measured = measured_at_anchor(self.posterior.ref, fitted_sum, self.goal_z)
             pending = held.pending_inputs(fitted_sum.observations, fitted_sum.axes)
         if len(pending):
             surrogate = _believe(surrogate, pending)
         self.tried = tried
-        self.incumbents = incumbent_weights(surrogate, tried, z=self.goal_z)
+        # the composite acquisition ranks the tried mixtures on its own posterior
+        self.incumbents = None if self.posterior is not None else incumbent_weights(surrogate, tried, z=self.goal_z)
         self.rule = settings.acquisition_rule
         self.exponent = 0.99**n_model_trials if settings.method == "paper" else 1.0
         self.overhead = settings.run_overhead if adso else 0.0
@@ -175,4 +176,3 @@ class Proposer:
         """Another run holds ``p``: mark it taken and pending."""
         self.taken.append((p.weights, p.fidelity.scale))
         self.surrogate = _believe(self.surrogate, np.column_stack([p.weights[None], np.array([p.fidelity.z])]))
-

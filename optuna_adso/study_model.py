@@ -532,12 +532,9 @@ class StudyModel:
         w = np.asarray(weights, dtype=float)
         return self.with_objective(ChebyshevScalarization(components, w / w.sum(), low, span))
 
-    def summed_loss_model(self, names: Sequence[str] | None = None) -> StudyModel:
-        """The study scored by the sum of the losses of ``names`` (by default the domains the
-        objective uses): a smooth, linear stand-in whose GP kernel the per-domain model shares."""
-        if names is None:
-            names = self.reported_domains() if self.objective is None else self.objective.domains_used(
-                self.reported_domains())
+    def summed_loss_model(self, names: Sequence[str]) -> StudyModel:
+        """The study scored by the sum of the losses of ``names``: a smooth, linear stand-in whose
+        GP kernel the per-domain model shares."""
         names = list(names)
         return self.with_objective(WeightedLoss(dict.fromkeys(names, 1.0)) if len(names) > 1 else MeanLoss())
 
