@@ -73,6 +73,9 @@ METHODS = {"adso": ("coregionalized", "info-per-cost"), "paper": ("product-rbf",
 STEP_AXIS_FRACTION = 0.1
 """The model's step axis reaches down to this fraction of the target step."""
 
+_IMPORTED_CHOICE_SEED = 0x1A9
+"""Seeds the fixed choice of imported runs the model keeps when there are too many."""
+
 HOLDING_STATES = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 """Trial states that hold a (mixture, scale): in flight or done."""
 
@@ -588,13 +591,20 @@ class StudyModel:
         warn_nonfinite(obs.n_ignored_nonfinite)
         if len(obs) < 2:
             raise SurrogateFitError("fewer than two finite observations")
-        full = self._fit_rows(obs, rng, now=now, maxiter=maxiter, kind=self.state_kind)
         borrowed = np.isin(obs.trial_numbers, list(self._imported_below_anchor()))
         own_rows = np.flatnonzero(~borrowed)
-        if not borrowed.any() or len(own_rows) < 2:
-            return replace(full, side_states=side)  # nothing imported, or nothing else to go on
-        own = self._fit_rows(subset(obs, own_rows, obs.values[own_rows]), rng, now=now, maxiter=maxiter,
-                             kind=self.state_kind + records.OWN_RUNS_SUFFIX)
+        if not borrowed.any() or len(own_rows) < 2:  # nothing imported, or nothing else to go on
+            return replace(self._fit_rows(obs, rng, now=now, maxiter=maxiter, kind=self.state_kind), side_states=side)
+        # The model with the imported runs sees exactly the own model's rows plus the imported
+        # runs' final values: thinned together, the study's own reports (nearer the target)
+        # crowded every imported row out once the study had a few hundred of them, and the
+        # held-out test compared two models of the same data.
+        own_obs = subset(obs, own_rows, obs.values[own_rows])
+        own_kept = self._thinned(own_obs, rng)
+        kept = np.sort(np.concatenate([own_rows[own_kept], self._imported_finals(obs, borrowed)]))
+        full = self._fit_rows(obs, rng, now=now, maxiter=maxiter, kind=self.state_kind, rows=kept)
+        own = self._fit_rows(own_obs, rng, now=now, maxiter=maxiter,
+                             kind=self.state_kind + records.OWN_RUNS_SUFFIX, rows=own_kept)
         verdict = fidelity_trust.assess_imported(self._scored(full), self._scored(own),
                                                  np.flatnonzero(self._anchor_rows(full)[0]))
         chosen, other = (full, own) if verdict.earned else (own, full)
@@ -617,15 +627,32 @@ class StudyModel:
         data and need no test)."""
         return records.is_imported(trial) and not self.at_anchor_scale(trial)
 
+    def _thinned(self, obs: Observations, rng: np.random.Generator) -> np.ndarray:
+        """At most ``max_points`` rows of ``obs``: those nearest the target fidelity first."""
+        z = self.axes().z(obs.log_scale, obs.log_step)
+        return thin_observations(len(z), self.settings.max_points, -np.abs(z).sum(axis=1), rng)
+
+    def _imported_finals(self, obs: Observations, borrowed: np.ndarray) -> np.ndarray:
+        """The last report of each imported run below the anchor (what it says about its
+        mixture at its scale), for at most half of ``max_points`` runs: a fixed choice, so that
+        the model does not change between proposals for want of new data."""
+        rows = np.flatnonzero(borrowed)
+        order = rows[np.lexsort((obs.log_step[rows], obs.trial_numbers[rows]))]
+        runs = obs.trial_numbers[order]
+        last = order[np.r_[runs[1:] != runs[:-1], True]]
+        cap = self.settings.max_points // 2
+        if len(last) > cap:
+            last = np.sort(np.random.default_rng(_IMPORTED_CHOICE_SEED).choice(last, size=cap, replace=False))
+        return last
+
     def _fit_rows(self, obs: Observations, rng: np.random.Generator, *, now: int, maxiter: int | None,
-                  kind: str) -> FittedSurrogate:
-        """The GP on ``obs``, its hyperparameters stored under ``kind``."""
+                  kind: str, rows: np.ndarray | None = None) -> FittedSurrogate:
+        """The GP on ``obs`` (on its ``rows``; default: thinned to ``max_points``), its
+        hyperparameters stored under ``kind``."""
         axes = self.axes()
         z = axes.z(obs.log_scale, obs.log_step)
         x = np.column_stack([obs.weights, z])
-        # Keep the points nearest the target fidelity when the study outgrows max_points.
-        priority = -np.abs(z).sum(axis=1)
-        idx = thin_observations(len(x), self.settings.max_points, priority, rng)
+        idx = self._thinned(obs, rng) if rows is None else np.asarray(rows, dtype=int)
         latest = records.latest_gp_state(self.trials, kind)
         init_state = latest[0] if latest else None
         if maxiter is None and latest is not None and not self._refit_due(latest[1], now):

@@ -446,17 +446,7 @@ def _swarm_rows(centre, scale: float, n: int = 40, seed: int = 2) -> list[dict]:
     return rows
 
 
-TRUTHFUL_SWARM_FIT_MODE = pytest.mark.xfail(
-    strict=False,
-    reason="issue 21: with the run-effect likelihood the GP with this noiseless swarm settles in a fit "
-    "mode that predicts the study's 1B runs 0.14 nats/run worse than the study's own GP (it was 0.85 "
-    "better); the verdict moves with the fit's starting point (0.30 better from a run variance of "
-    "0.005), so it tests the fit's mode more than the imports",
-)
-
-
-@pytest.mark.parametrize(("centre", "used"), [pytest.param(None, True, marks=TRUTHFUL_SWARM_FIT_MODE),
-                                              ((0.05, 0.9, 0.05), False)])
+@pytest.mark.parametrize(("centre", "used"), [(None, True), ((0.05, 0.9, 0.05), False)])
 def test_imported_small_runs_are_used_only_where_they_predict_the_target_runs(centre, used) -> None:
     """A swarm that tells the truth about its scale (here the world's own small-scale landscape,
     whose optimum is not the target's) helps predict the study's anchor runs and is used; one

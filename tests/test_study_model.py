@@ -232,3 +232,48 @@ def test_a_studys_runs_are_fitted_with_one_offset_each():
     more = gp.condition_on(np.column_stack([fitted.observations.weights[:2], np.zeros((2, 2))]),
                            fitted.observations.values[:2])
     assert set(more.groups[-2:]).isdisjoint(runs)
+
+
+def test_the_model_with_imported_runs_keeps_their_final_values_when_own_reports_fill_max_points(monkeypatch):
+    """Thinned together with the study's own reports (nearer the target, so kept first), the
+    imported runs fell out of the model once the study had ``max_points`` reports of its own,
+    and the held-out test compared two models of the same data.  The model with them must see
+    the own model's rows plus one final report per imported run (a fixed choice of at most half
+    of ``max_points`` runs)."""
+    import numpy as np
+    from conftest import REPORT_STEPS, make_objective, make_sampler, synthetic_loss
+
+    from optuna_adso import fidelity_trust
+    from optuna_adso.study_model import StudyModel
+
+    study = optuna.create_study(sampler=make_sampler(max_points=40, n_startup_trials=3),
+                                pruner=optuna.pruners.NopPruner())
+    study.optimize(make_objective(), n_trials=14)  # 14 runs x 4 reports: more than 40 rows
+    rng = np.random.default_rng(5)
+    rows = []
+    for i, w in enumerate(rng.dirichlet(np.ones(3), size=30)):
+        for step in REPORT_STEPS:
+            rows.append({"run": f"r{i}", "step": step, "value": synthetic_loss(w, 1e7, step),
+                         "model_size": 1e7, **{f"mix/{d}": float(x) for d, x in zip(("web", "code", "books"), w)}})
+    adso.add_runs(study, rows)
+    model = StudyModel.of(study, make_sampler(max_points=40, n_startup_trials=3))
+    borrowed = model._imported_below_anchor()
+    assert len(borrowed) == 30
+    original = fidelity_trust.assess_imported
+    seen = []
+
+    def spy(with_imported, own, anchor_rows=None):
+        seen.append((with_imported[1], own[1]))  # the run of each training row
+        return original(with_imported, own, anchor_rows)
+
+    monkeypatch.setattr(fidelity_trust, "assess_imported", spy)
+    fitted = model.fit_surrogate(np.random.default_rng(0), now=len(model.trials))
+    assert fitted.imported is not None
+    with_runs, own_runs = seen[0]
+    imported_rows = np.isin(with_runs, list(borrowed))
+    assert len(own_runs) == 40 and not np.isin(own_runs, list(borrowed)).any()
+    assert sorted(with_runs[~imported_rows]) == sorted(own_runs)
+    assert imported_rows.sum() == 20 and len(set(with_runs[imported_rows])) == 20  # one report each, 40 // 2 runs
+    model.fit_surrogate(np.random.default_rng(1), now=len(model.trials))
+    again = seen[1][0]
+    assert set(again[np.isin(again, list(borrowed))]) == set(with_runs[imported_rows])  # a fixed choice
