@@ -24,8 +24,11 @@ from optuna_adso.study_model import CostModelNotStored
 
 
 def _study(tmp_path, n_trials: int, sampler=None) -> optuna.Study:
+    # NopPruner: every run reports all its steps (Optuna's default MedianPruner may stop one,
+    # depending on where the sampler's proposals land)
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'r.db'}", study_name="r",
-                                sampler=sampler or make_sampler(seed=0, n_startup_trials=3, n_candidates=64))
+                                sampler=sampler or make_sampler(seed=0, n_startup_trials=3, n_candidates=64),
+                                pruner=optuna.pruners.NopPruner())
     study.optimize(make_objective(), n_trials=n_trials)
     return study
 
