@@ -600,7 +600,7 @@ class StudyModel:
         # crowded every imported row out once the study had a few hundred of them, and the
         # held-out test compared two models of the same data.
         own_obs = subset(obs, own_rows, obs.values[own_rows])
-        own_kept = self._thinned(own_obs, rng)
+        own_kept = self._thinned(self.axes().z(own_obs.log_scale, own_obs.log_step), rng)
         kept = np.sort(np.concatenate([own_rows[own_kept], self._imported_finals(obs, borrowed)]))
         full = self._fit_rows(obs, rng, now=now, maxiter=maxiter, kind=self.state_kind, rows=kept)
         own = self._fit_rows(own_obs, rng, now=now, maxiter=maxiter,
@@ -627,9 +627,9 @@ class StudyModel:
         data and need no test)."""
         return records.is_imported(trial) and not self.at_anchor_scale(trial)
 
-    def _thinned(self, obs: Observations, rng: np.random.Generator) -> np.ndarray:
-        """At most ``max_points`` rows of ``obs``: those nearest the target fidelity first."""
-        z = self.axes().z(obs.log_scale, obs.log_step)
+    def _thinned(self, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """At most ``max_points`` of the rows at fidelity coordinates ``z``: those nearest the
+        target fidelity first."""
         return thin_observations(len(z), self.settings.max_points, -np.abs(z).sum(axis=1), rng)
 
     def _imported_finals(self, obs: Observations, borrowed: np.ndarray) -> np.ndarray:
@@ -652,7 +652,7 @@ class StudyModel:
         axes = self.axes()
         z = axes.z(obs.log_scale, obs.log_step)
         x = np.column_stack([obs.weights, z])
-        idx = self._thinned(obs, rng) if rows is None else np.asarray(rows, dtype=int)
+        idx = self._thinned(z, rng) if rows is None else np.asarray(rows, dtype=int)
         latest = records.latest_gp_state(self.trials, kind)
         init_state = latest[0] if latest else None
         if maxiter is None and latest is not None and not self._refit_due(latest[1], now):

@@ -241,7 +241,7 @@ def test_the_model_with_imported_runs_keeps_their_final_values_when_own_reports_
     the own model's rows plus one final report per imported run (a fixed choice of at most half
     of ``max_points`` runs)."""
     import numpy as np
-    from conftest import REPORT_STEPS, make_objective, make_sampler, synthetic_loss
+    from conftest import DOMAINS, REPORT_STEPS, make_objective, make_sampler, synthetic_loss
 
     from optuna_adso import fidelity_trust
     from optuna_adso.study_model import StudyModel
@@ -254,7 +254,7 @@ def test_the_model_with_imported_runs_keeps_their_final_values_when_own_reports_
     for i, w in enumerate(rng.dirichlet(np.ones(3), size=30)):
         for step in REPORT_STEPS:
             rows.append({"run": f"r{i}", "step": step, "value": synthetic_loss(w, 1e7, step),
-                         "model_size": 1e7, **{f"mix/{d}": float(x) for d, x in zip(("web", "code", "books"), w)}})
+                         "model_size": 1e7, **{f"mix/{d}": float(x) for d, x in zip(DOMAINS, w)}})
     adso.add_runs(study, rows)
     model = StudyModel.of(study, make_sampler(max_points=40, n_startup_trials=3))
     borrowed = model._imported_below_anchor()
