@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("--suites", nargs="+", required=True, help="suite names, e.g. headline paper-all synth-a")
     outputs(summary, REPO / "docs" / "benchmarks-full.md")
 
+    compare = sub.add_parser("compare", help="two saved runs of one method, seed by seed (computes nothing)")
+    compare.add_argument("--before", type=Path, required=True, help="a suite's results folder, e.g. benchmarks/results/headline")
+    compare.add_argument("--after", type=Path, required=True, help="the other suite's results folder (may be another checkout's)")
+    compare.add_argument("--method", default="adso", help="the method to compare (default adso)")
+    compare.add_argument("--out", type=Path, help="also write the table to this markdown file")
+
     sub.add_parser("list", help="the suite's problems and methods")
     return parser
 
@@ -184,6 +190,17 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(e))
         lost = sum(r.verdict.status == "NOT MET" for r in rows)
         print(f"wrote {args.out}: {len(rows)} problems, ADSO loses on something on {lost}")
+        return 0
+    if args.command == "compare":
+        from benchmarks.compare import compare
+
+        try:
+            lines = compare(args.before, args.after, args.method)
+        except ValueError as e:
+            parser.error(str(e))
+        print("\n".join(lines))
+        if args.out:
+            args.out.write_text("\n".join(lines) + "\n")
         return 0
     if args.command == "report":
         saved = saved_meta(args.name, args.results)

@@ -113,6 +113,32 @@ def test_summary_puts_every_problem_of_the_suites_in_one_verdict_table(quick: di
         main(["summary", "--suites", "no-such-suite", *argv[:2], "--out", str(out)])
 
 
+def test_compare_pairs_a_suite_with_itself_seed_by_seed(quick: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    folder = quick["results"] / "quick"
+    out = quick["out"].parent / "compare.md"
+    assert main(["compare", "--before", str(folder), "--after", str(folder), "--out", str(out)]) == 0
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| synthetic-1-misleading |")]
+    assert len(rows) == 1 and "| 0 / 0 / 2 | +0.0000 |" in rows[0]  # two seeds, both tied
+    with pytest.raises(SystemExit):  # not a suite's folder: a clear error
+        main(["compare", "--before", str(quick["results"]), "--after", str(folder)])
+    with pytest.raises(SystemExit):  # a method the suite never ran
+        main(["compare", "--before", str(folder), "--after", str(folder), "--method", "no-such-method"])
+
+
+def test_compare_counts_seeds_won_beyond_the_tolerance_on_the_seeds_both_ran() -> None:
+    from benchmarks.compare import paired
+
+    before = {"p": [_trace("adso", [1.0, 10.0], [0.5, r], seed) for seed, r in enumerate([0.10, 0.20, 0.30, 0.0050])]}
+    after = {"p": [_trace("adso", [1.0, 10.0], [0.5, r], seed) for seed, r in enumerate([0.05, 0.20, 0.40, 0.0055, 0.9])],
+             "q": [_trace("adso", [10.0], [0.1])]}
+    (row,) = paired(before, after)
+    assert row.seeds == (0, 1, 2, 3)  # seed 4 ran on one side only; problem q on one side only
+    assert (row.better, row.worse, row.ties) == (1, 1, 2)  # 0.0050 -> 0.0055 is within the 0.001 tolerance
+    assert row.median_change == pytest.approx(0.00025)
+    assert row.spread(row.after)[2] == 0.40
+    np.testing.assert_array_equal(row.before_to_1pct, [math.inf, math.inf, math.inf, 10.0])  # seed 3 keeps 1% from 10
+
+
 @pytest.mark.skipif(
     not paper_data_available(),
     reason=f"paper simulator files (mlp.npz, flops.csv) not found in {paper_data_dir()}; set $ADSO_PAPER_SIMULATOR",
