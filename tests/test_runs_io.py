@@ -451,11 +451,13 @@ def test_imported_small_runs_are_used_only_where_they_predict_the_target_runs(ce
     """A swarm that tells the truth about its scale (here the world's own small-scale landscape,
     whose optimum is not the target's) helps predict the study's anchor runs and is used; one
     that contradicts the study's own runs is left out of the model that proposes and
-    recommends."""
+    recommends.  Twelve trials (eight runs at the anchor): with nine (six runs) the held-out
+    scores of the truthful swarm sat near the bar, and which side of it depended on the machine's
+    floating point (admitted on one CI machine, 0.70 vs 0.88 nats against it on another)."""
     from conftest import optimum_at
 
     study = fresh_study()
-    study.optimize(make_objective(), n_trials=9)
+    study.optimize(make_objective(), n_trials=12)
     adso.add_runs(study, _swarm_rows(optimum_at(1e7) if centre is None else centre, 1e7))
     fitted = StudyModel.of(study).fit_surrogate(np.random.default_rng(0), now=len(study.trials))
     assert fitted.imported is not None and fitted.imported.decided
