@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.report import FLOOR_TOL, _num, flops_to_stay, percentiles, regret_at
+from benchmarks.report import FLOOR_TOL, _num, flops_to_stay, percentiles, quartiles, regret_at
 from benchmarks.runner import Trace
 from benchmarks.suite import load_suite, saved_meta
 
@@ -112,10 +112,10 @@ def load_method(folder: Path, method: str) -> tuple[dict[str, list[Trace]], floa
 
 
 def _median_flops(flops: np.ndarray) -> str:
-    kept = flops[np.isfinite(flops)]
-    if len(kept) * 2 <= len(flops):
-        return f"never ({len(kept)}/{len(flops)})"
-    return f"{_num(float(np.median(flops)), 1)} ({len(kept)}/{len(flops)})"
+    """Median FLOPs to a kept 1% ("never" when half the seeds or more did not keep it), and how
+    many seeds kept it."""
+    kept = int(np.isfinite(flops).sum())
+    return f"{_num(quartiles(list(flops))[1], 1)} ({kept}/{len(flops)})"
 
 
 def comparison_table(rows: Sequence[PairedComparison], before: str = "before", after: str = "after") -> list[str]:

@@ -113,7 +113,7 @@ def test_summary_puts_every_problem_of_the_suites_in_one_verdict_table(quick: di
         main(["summary", "--suites", "no-such-suite", *argv[:2], "--out", str(out)])
 
 
-def test_compare_pairs_a_suite_with_itself_seed_by_seed(quick: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_compare_pairs_a_suite_with_itself_seed_by_seed(quick: dict[str, Path]) -> None:
     folder = quick["results"] / "quick"
     out = quick["out"].parent / "compare.md"
     assert main(["compare", "--before", str(folder), "--after", str(folder), "--out", str(out)]) == 0
