@@ -49,7 +49,8 @@ of the per-domain API would; baselines report the scalar objective alone with ``
 (the exact value they optimize: their strongest configuration).  Per-domain losses carry no noise
 (only the noiseless paper simulator has them).
 
-Noise: the value reported at ``step`` of trial ``number`` is
+Noise: the value reported at ``step`` of trial ``number`` (counted in the study's own trials,
+after any imported runs) is
 ``loss + run_noise_std * z_run + noise_std * z_step``: one offset per run shared by all its reports
 (what a run's seed, data order and hardware do) and independent per-report noise.  ``z_run``
 depends only on ``(seed, number)`` and ``z_step`` on ``(seed, number, step)``, so every method
@@ -603,6 +604,7 @@ def run_study(
     noise_std = problem.noise_std
     # ADSO methods report the per-domain losses beside the value where the problem has them
     report = _domain_reporter(problem) if multi_fidelity and problem.domain_names else None
+    n_imported = 0  # a warm start's imported runs come first: noise is keyed by the study's own runs
 
     def objective(trial: optuna.Trial) -> float:
         weights = suggest_mixture(trial, MIX, problem.domains)
@@ -611,10 +613,11 @@ def run_study(
             scale = float(adso.suggest_scale(trial, SCALE, problem.scales))
         else:
             scale = problem.top_scale  # the target, or the largest runnable scale below it
-        run_offset = noise(seed, trial.number, RUN_NOISE_STEP, problem.run_noise_std)
+        number = trial.number - n_imported
+        run_offset = noise(seed, number, RUN_NOISE_STEP, problem.run_noise_std)
         value = math.nan
         for step in problem.report_steps:
-            value = problem.loss(w, scale, step) + run_offset + noise(seed, trial.number, step, noise_std)
+            value = problem.loss(w, scale, step) + run_offset + noise(seed, number, step, noise_std)
             if report is None:
                 trial.report(value, step)
             else:
@@ -645,7 +648,7 @@ def run_study(
             if method in WARM_METHODS:
                 from benchmarks.warmstart import import_swarm
 
-                import_swarm(study, problem, seed)
+                n_imported = import_swarm(study, problem, seed)
             study.optimize(objective, callbacks=[recorder], gc_after_trial=False)
     finally:
         optuna.logging.set_verbosity(verbosity)

@@ -63,7 +63,7 @@ def pareto_front(
     for o in parsed:
         o.validate(names, model.spec.domains)
     n_trials = len(model.trials)
-    rng = np.random.default_rng([seed, n_trials])
+    rng = np.random.default_rng([seed, model.n_own_trials])
     with single_threaded():
         try:
             fitted = model.fit_surrogate(rng, now=n_trials, maxiter=0)

@@ -137,7 +137,7 @@ def predict(
         model = model.with_objective(objective)
     rows = _as_rows(mixtures, model.spec)
     asked, z = _fidelity(model, fidelity)
-    rng = np.random.default_rng([0, len(model.trials)])
+    rng = np.random.default_rng([0, model.n_own_trials])
     sampled = model.objective is not None and not model.objective.linear
     fit_model = model.with_objective(MeanLoss()) if sampled else model
     try:
@@ -179,7 +179,7 @@ def predict_domains(
     model = StudyModel.of(study, sampler).with_objective(MeanLoss())
     rows = _as_rows(mixtures, model.spec)
     _, z = _fidelity(model, fidelity)
-    rng = np.random.default_rng([0, len(model.trials)])
+    rng = np.random.default_rng([0, model.n_own_trials])
     try:
         with single_threaded():
             fitted = model.fit_surrogate(rng, now=len(model.trials), maxiter=0)

@@ -180,7 +180,7 @@ class ADSOPruner(BasePruner):
         w = trial_weights(trial, model.spec)
         if w is None:
             return None
-        rng = np.random.default_rng([trial.number, int(step)])
+        rng = np.random.default_rng([model.own_number(trial.number), int(step)])  # imported runs: see own_number
         try:
             with single_threaded(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -158,7 +158,7 @@ def _recommend(
     target = settings.target.as_dict()
     spent = model.flops_spent()
     n_trials = len(model.trials)
-    rng = np.random.default_rng([seed, n_trials])
+    rng = np.random.default_rng([seed, model.n_own_trials])  # imported runs shift no stream
     sign = -1.0 if model.maximize else 1.0
     sampled = model.objective is not None and not model.objective.linear
     # A non-linear objective is answered by sampling the joint per-domain model, fitted with the

@@ -226,21 +226,25 @@ class ADSOSampler(BaseSampler):
         model = self.study_model(study)
         if model is not None:
             if param_name in model.spec.param_names:
-                w = startup_weights(study, trial, model, self._rng(trial, 1))
+                w = startup_weights(study, trial, model, self._rng(model, trial, 1))
                 lo, hi = param_distribution.low, param_distribution.high  # type: ignore[attr-defined]
                 return float(np.clip(w[model.spec.param_names.index(param_name)], lo, hi))
             if model.scale is not None and param_name == model.scale.name:
-                proposal = startup_proposal(study, trial, model, self._rng(trial, 1))
+                proposal = startup_proposal(study, trial, model, self._rng(model, trial, 1))
                 record_claim(study, trial, proposal, self.target.step, 0.0)
                 return proposal.fidelity.scale
-        rng_seed = int(np.random.default_rng([self._seed, trial.number, 7]).integers(2**31))
+        number = trial.number if model is None else model.own_number(trial.number)
+        rng_seed = int(np.random.default_rng([self._seed, number, 7]).integers(2**31))
         return RandomSampler(seed=rng_seed).sample_independent(
             study, trial, param_name, param_distribution
         )
 
     # -- the proposal -------------------------------------------------------------------------
-    def _rng(self, trial: FrozenTrial, stream: int = 0) -> np.random.Generator:
-        return np.random.default_rng([self._seed, trial.number, stream])
+    def _rng(self, model: StudyModel, trial: FrozenTrial, stream: int = 0) -> np.random.Generator:
+        """Trial ``trial``'s random stream ``stream``, keyed by its place among the study's own
+        trials: imported runs shift trial numbers, and a swarm the model never admits must leave
+        the study as the cold study of the same seed would run it."""
+        return np.random.default_rng([self._seed, model.own_number(trial.number), stream])
 
     def _propose(self, study: Study, trial: FrozenTrial, model: StudyModel) -> Proposal:
         """Fit, propose, claim; a startup proposal until the model has enough to go on."""
@@ -252,15 +256,15 @@ class ADSOSampler(BaseSampler):
         )
         n_start = n_startup(model, self.n_startup_trials)
         if n_before < n_start:
-            return startup_proposal(study, trial, model, self._rng(trial, 1))
-        rng = self._rng(trial)
+            return startup_proposal(study, trial, model, self._rng(model, trial, 1))
+        rng = self._rng(model, trial)
         if model.settings.objectives:  # several objectives: this trial optimizes one weighting of them
-            model = model.scalarized(self._rng(trial, 3).dirichlet(np.ones(len(model.settings.objectives))))
+            model = model.scalarized(self._rng(model, trial, 3).dirichlet(np.ones(len(model.settings.objectives))))
         try:
             fitted = model.fit_surrogate(rng, now=trial.number, exclude_trial=trial.number)
         except SurrogateFitError as exc:
             warnings.warn(f"ADSOSampler: {exc}; proposing a random mixture at startup fidelity", stacklevel=2)
-            return startup_proposal(study, trial, model, self._rng(trial, 1))
+            return startup_proposal(study, trial, model, self._rng(model, trial, 1))
         if fitted.refitted:
             records.write_gp_state(study, trial, fitted.state_kind, fitted.surrogate.state(), trial.number)
         for kind, state in fitted.side_states:
@@ -270,7 +274,8 @@ class ADSOSampler(BaseSampler):
             records.write_gp_state(study, trial, model.anchor_state_kind, check.anchor_only.state(), trial.number)
         proposer = Proposer(
             model, fitted, holdings(model, trial), check=check, n_model_trials=max(0, n_before - n_start),
-            n_candidates=self.n_candidates, rng=rng, rng_of=self._rng, trial_number=trial.number,
+            n_candidates=self.n_candidates, rng=rng, rng_of=lambda other: self._rng(model, other),
+            trial_number=trial.number,
         )
         proposal = proposer.best()
         # Claim the point where every worker sees it, then look; whoever sees a claim on its

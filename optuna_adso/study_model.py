@@ -376,6 +376,7 @@ class StudyModel:
         self.maximize = maximize if settings.objective is None else False
         self._held: dict[int, HeldPoint | None] | None = None
         self._reported: list[str] | None = None
+        self._imported: list[int] | None = None  # numbers of imported runs, sorted (see own_number)
         # the per-domain model fitted to value the objective's reference, by excluded trial: the
         # composite acquisition reuses it (this instance lives for one proposal)
         self._domain_fits: dict[int | None, tuple[FittedSurrogate, DomainModel]] = {}
@@ -615,8 +616,20 @@ class StudyModel:
     def _refit_due(self, fitted_at: int, now: int) -> bool:
         """:func:`refit_due`, counted in the study's own trials: 256 imported runs would
         otherwise stretch the schedule to a refit every 26 trials from the first new one."""
-        imported = sorted(t.number for t in self.trials if records.is_imported(t))
-        return refit_due(fitted_at - bisect.bisect_left(imported, fitted_at), now - bisect.bisect_left(imported, now))
+        return refit_due(self.own_number(fitted_at), self.own_number(now))
+
+    def own_number(self, number: int) -> int:
+        """How many of the study's own trials (imported runs not counted) come before trial
+        ``number``: what seeds a trial's random streams, so that imported runs the model never
+        admits leave a study exactly as the cold study of the same seed would run."""
+        if self._imported is None:
+            self._imported = sorted(t.number for t in self.trials if records.is_imported(t))
+        return number - bisect.bisect_left(self._imported, number)
+
+    @property
+    def n_own_trials(self) -> int:
+        """The study's trials that are not imported runs."""
+        return self.own_number(len(self.trials))
 
     def _imported_below_anchor(self) -> set[int]:
         return {t.number for t in self.trials if self.is_borrowed(t)}
