@@ -93,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--before", type=Path, required=True, help="a suite's results folder, e.g. benchmarks/results/headline")
     compare.add_argument("--after", type=Path, required=True, help="the other suite's results folder (may be another checkout's)")
     compare.add_argument("--method", default="adso", help="the method to compare (default adso)")
+    compare.add_argument("--after-method", help="another method of the --after suite, paired with --method's seeds "
+                         "(e.g. adso-warm256 against adso; default: --method)")
     compare.add_argument("--out", type=Path, help="also write the table to this markdown file")
 
     sub.add_parser("list", help="the suite's problems and methods")
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.compare import compare
 
         try:
-            lines = compare(args.before, args.after, args.method)
+            lines = compare(args.before, args.after, args.method, args.after_method)
         except ValueError as e:
             parser.error(str(e))
         print("\n".join(lines))

@@ -1,4 +1,5 @@
-"""Did a change help?  Two saved runs of one method on the same problems, compared seed by seed.
+"""Did a change help?  Two saved runs on the same problems, compared seed by seed: one method
+before and after a change, or two methods of one suite (a warm start against a cold one).
 
 An ADSO study's final regret depends on its whole trajectory: one different early proposal and
 every later fit, proposal and the final recommendation differ.  Five seeds of one code end
@@ -12,7 +13,13 @@ kept it).
         --after ../variant/benchmarks/results/headline --method adso
 
 Each side is a suite's results folder (``<results>/<suite name>``, with its ``suite.json``), so
-the two can come from two checkouts.  Computes nothing.
+the two can come from two checkouts.  ``--after-method`` pairs another method's seeds on the
+``after`` side (default: the same method):
+
+    python -m benchmarks compare --before benchmarks/results/warm-start \
+        --after benchmarks/results/warm-start --method adso --after-method adso-warm256
+
+Computes nothing.
 """
 
 from __future__ import annotations
@@ -135,13 +142,18 @@ def comparison_table(rows: Sequence[PairedComparison], before: str = "before", a
     return lines
 
 
-def compare(before: Path, after: Path, method: str = "adso") -> list[str]:
-    """The table of :func:`comparison_table` for two suites' results folders."""
+def compare(before: Path, after: Path, method: str = "adso", after_method: str | None = None) -> list[str]:
+    """The table of :func:`comparison_table` for two suites' results folders: ``method`` in
+    ``before`` against ``after_method`` (default ``method``) in ``after``."""
+    after_method = after_method or method
     a, budget_a = load_method(before, method)
-    b, budget_b = load_method(after, method)
+    b, budget_b = load_method(after, after_method)
     if not math.isclose(budget_a, budget_b):
         raise ValueError(f"the suites ran different budgets ({budget_a:g} and {budget_b:g} target runs)")
     rows = paired(a, b, budget_a)
     if not rows:
-        raise ValueError(f"{before} and {after} share no (problem, seed) of {method!r}")
-    return comparison_table(rows, Path(before).name, Path(after).name)
+        raise ValueError(f"{before} and {after} share no (problem, seed) of {method!r} and {after_method!r}")
+    labels = [Path(before).name, Path(after).name]
+    if after_method != method:  # two methods: name them, with their folders where these differ
+        labels = [m if labels[0] == labels[1] else f"{f}/{m}" for f, m in zip(labels, (method, after_method))]
+    return comparison_table(rows, *labels)

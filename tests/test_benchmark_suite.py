@@ -125,6 +125,19 @@ def test_compare_pairs_a_suite_with_itself_seed_by_seed(quick: dict[str, Path]) 
         main(["compare", "--before", str(folder), "--after", str(folder), "--method", "no-such-method"])
 
 
+def test_compare_pairs_two_methods_of_one_suite_and_names_them(quick: dict[str, Path]) -> None:
+    """A warm start against a cold one is two methods of one suite: --after-method pairs them."""
+    from benchmarks.compare import compare
+
+    folder = quick["results"] / "quick"
+    lines = compare(folder, folder, "adso", "adso-noprune")
+    assert "| adso: median / p90 / worst | adso-noprune: median / p90 / worst |" in lines[0]
+    row = next(line for line in lines if line.startswith("| synthetic-1-misleading |"))
+    assert row.startswith("| synthetic-1-misleading | 2 |")  # the quick suite's two seeds, paired
+    with pytest.raises(SystemExit):  # a method the after suite never ran
+        main(["compare", "--before", str(folder), "--after", str(folder), "--after-method", "no-such-method"])
+
+
 def test_compare_counts_seeds_won_beyond_the_tolerance_on_the_seeds_both_ran() -> None:
     from benchmarks.compare import paired
 
