@@ -30,6 +30,13 @@ EARN_MARGIN = 0.2
 cheap runs with nothing to say still shift it a little either way (0.01-0.14 on the tests'
 unrelated worlds; informative ones add several nats)."""
 
+IMPORTED_EVIDENCE = 3.0
+"""Nats the imported runs must add over all the held-out anchor runs together (the log of the
+ratio of the two models' held-out likelihoods; 3 nats is odds of 20 to 1) before they are used:
+a mean gain over three to six anchor runs is noise.  The paper simulator's misleading 20M swarm
+cleared the per-run margin there (0.45 to 0.69 nats per run over 3 to 6 runs, 2.1 to 2.7 in
+all) and steered a StackExchange study for six trials; it fell to 0 once the study had 7 runs."""
+
 UNEARNED_TARGET_SHARE = 0.85
 """While cheap fidelities have not earned their place, at least this share of the effort goes to
 the anchor; the rest keeps testing them (a verdict needs cheap data near the anchor runs)."""
@@ -199,7 +206,7 @@ class ImportedTrust:
         than either (few runs, overconfident), and a swarm that only beat it steered studies into
         target-only BO's results.  No verdict yet: not earned, since a study must not be misled
         more than its own runs would mislead it (until then it is the study a cold start would be)."""
-        return self.decided and self.gain > EARN_MARGIN
+        return self.decided and self.gain > EARN_MARGIN and self.n_runs * self.gain > IMPORTED_EVIDENCE
 
     def describe(self) -> str:
         if not self.decided:

@@ -339,14 +339,18 @@ def test_inflation_widens_to_the_held_out_errors_and_never_narrows():
 # --- imported runs earn their place too -------------------------------------------------------
 
 
-def test_imported_runs_are_used_only_once_their_gain_clears_the_margin():
+def test_imported_runs_are_used_only_once_their_gain_clears_the_margin_and_the_evidence():
     """No verdict below the minimum number of anchor runs: imported runs are left out (a cold
-    start's model), not given the benefit of the doubt the study's own cheap runs get."""
-    from optuna_adso.fidelity_trust import EARN_MARGIN, ImportedTrust
+    start's model), not given the benefit of the doubt the study's own cheap runs get.  A mean
+    gain over a few anchor runs is not enough: the gain summed over the runs must be."""
+    from optuna_adso.fidelity_trust import EARN_MARGIN, IMPORTED_EVIDENCE, ImportedTrust
 
     assert not ImportedTrust(MIN_ANCHOR_RUNS - 1, 10.0, 0.0).earned
-    assert not ImportedTrust(MIN_ANCHOR_RUNS, EARN_MARGIN - 0.01, 0.0).earned
-    assert ImportedTrust(MIN_ANCHOR_RUNS, EARN_MARGIN + 0.01, 0.0).earned
+    many = int(IMPORTED_EVIDENCE / EARN_MARGIN) + 2  # enough runs that the per-run margin binds
+    assert not ImportedTrust(many, EARN_MARGIN - 0.01, 0.0).earned
+    assert ImportedTrust(many, EARN_MARGIN + 0.01, 0.0).earned
+    assert not ImportedTrust(3, 0.69, 0.0).earned  # the paper simulator's misleading swarm, early on
+    assert ImportedTrust(MIN_ANCHOR_RUNS, 1.35, 0.0).earned  # a swarm that teaches clears it at once
     assert "left out until" in ImportedTrust(0, math.nan, math.nan).describe()
 
 

@@ -448,17 +448,18 @@ def _swarm_rows(centre, scale: float, n: int = 40, seed: int = 2) -> list[dict]:
 
 @pytest.mark.parametrize(("centre", "used"), [(None, True), ((0.05, 0.9, 0.05), False)])
 def test_imported_small_runs_are_used_only_where_they_predict_the_target_runs(centre, used) -> None:
-    """A swarm that tells the truth about its scale (here the world's own small-scale landscape,
-    whose optimum is not the target's) helps predict the study's anchor runs and is used; one
-    that contradicts the study's own runs is left out of the model that proposes and
-    recommends.  Twelve trials (eight runs at the anchor): with nine (six runs) the held-out
-    scores of the truthful swarm sat near the bar, and which side of it depended on the machine's
-    floating point (admitted on one CI machine, 0.70 vs 0.88 nats against it on another)."""
+    """A swarm that tells the truth about its scale (here the world's own 100M landscape, whose
+    optimum is not the target's) helps predict the study's anchor runs and is used; one that
+    contradicts the study's own runs is left out of the model that proposes and recommends.
+    At 100M the truthful swarm adds 12 nats over the nine anchor runs of twelve trials, the
+    contradicting one loses 4.  (A truthful swarm at 10M, where the study has runs of its own,
+    adds 0.2 to 0.3 nats per run: near the bar, on whichever side the machine's floating point
+    puts it.)"""
     from conftest import optimum_at
 
     study = fresh_study()
     study.optimize(make_objective(), n_trials=12)
-    adso.add_runs(study, _swarm_rows(optimum_at(1e7) if centre is None else centre, 1e7))
+    adso.add_runs(study, _swarm_rows(optimum_at(1e8) if centre is None else centre, 1e8))
     fitted = StudyModel.of(study).fit_surrogate(np.random.default_rng(0), now=len(study.trials))
     assert fitted.imported is not None and fitted.imported.decided
     assert fitted.imported.earned is used
