@@ -233,18 +233,18 @@ class ADSOSampler(BaseSampler):
                 proposal = startup_proposal(study, trial, model, self._rng(model, trial, 1))
                 record_claim(study, trial, proposal, self.target.step, 0.0)
                 return proposal.fidelity.scale
-        number = trial.number if model is None else model.own_number(trial.number)
-        rng_seed = int(np.random.default_rng([self._seed, number, 7]).integers(2**31))
+        rng_seed = int(self._rng(model, trial, 7).integers(2**31))
         return RandomSampler(seed=rng_seed).sample_independent(
             study, trial, param_name, param_distribution
         )
 
     # -- the proposal -------------------------------------------------------------------------
-    def _rng(self, model: StudyModel, trial: FrozenTrial, stream: int = 0) -> np.random.Generator:
+    def _rng(self, model: StudyModel | None, trial: FrozenTrial, stream: int = 0) -> np.random.Generator:
         """Trial ``trial``'s random stream ``stream``, keyed by its place among the study's own
         trials: imported runs shift trial numbers, and a swarm the model never admits must leave
-        the study as the cold study of the same seed would run it."""
-        return np.random.default_rng([self._seed, model.own_number(trial.number), stream])
+        the study as the cold study of the same seed would run it (no model yet: no imports)."""
+        number = trial.number if model is None else model.own_number(trial.number)
+        return np.random.default_rng([self._seed, number, stream])
 
     def _propose(self, study: Study, trial: FrozenTrial, model: StudyModel) -> Proposal:
         """Fit, propose, claim; a startup proposal until the model has enough to go on."""
