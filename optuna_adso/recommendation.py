@@ -172,6 +172,7 @@ def _recommend(
     surrogate, tried, notes = fitted.surrogate, obs.weights, []
     goal = (0.0, 0.0)
     calibration = 1.0  # how much the held-out anchor runs say the model's std must be widened
+    answering = fitted.surrogate  # the GP whose noise is one new run's scatter
     if settings.method == "adso":
         goal = model.anchor_z()
         check = fit_model.check_anchor(fitted, now=n_trials, maxiter=0)
@@ -180,6 +181,7 @@ def _recommend(
             notes.append(check.trust.describe())
         if check.hedged and not sampled:
             surrogate, tried = check.anchor_only, check.anchor_weights
+            answering = check.anchor_only
         if not model.target_runnable:
             notes.append(
                 f"the target lies {settings.target.run_scale / model.anchor_scale:.3g}x beyond the largest "
@@ -229,6 +231,7 @@ def _recommend(
             mean, std = float(m_t[0]), float(s_t[0])
         else:
             at_target_mean, at_target_var = fitted.surrogate.predict_target(w[None])
+            answering = fitted.surrogate
             mean, std = float(at_target_mean[0]), math.sqrt(float(at_target_var[0]))
         if extrapolation is not None:
             calibration = max(calibration, extrapolation.inflation)
@@ -249,7 +252,7 @@ def _recommend(
         domains=_domain_predictions(domain_model, w),
         feasible_probability=feasible,
         noise_std=(float(posterior.noise_std(w[None])[0]) if sampled
-                   else math.sqrt(max(fitted.surrogate.noise_variance, 0.0))),
+                   else math.sqrt(max(answering.noise_variance, 0.0))),
         beyond_data=settings.target.run_scale / model.anchor_scale,
         extrapolation=extrapolation,
     )

@@ -74,10 +74,12 @@ def summary(study: optuna.Study) -> str:
 
 
 def check_at_target(recommended: dict[str, float] | adso.Recommendation, cache_dir: str = ".adso_cache",
-                    seed: int = 0) -> str:
-    """Train the target scale for the full plan on the recommended and the uniform mixture; with a
+                    seed: int = 1, study: optuna.Study | None = None) -> str:
+    """Train the target scale for the full plan on the recommended and the uniform mixture, with
+    ``seed`` (make it one the study's runs did not use: a run with the study's seed on a mixture
+    it already trained replays that run, luck included, and is no new run); with a
     :class:`~optuna_adso.Recommendation`, say whether the trained value falls in its 90% interval
-    for one new run."""
+    for one new run, and with the ``study``, which of its runs trained the same mixture."""
     rec = recommended if isinstance(recommended, adso.Recommendation) else None
     recommended = rec.mixture if rec is not None else recommended
     threads = torch.get_num_threads()
@@ -89,13 +91,29 @@ def check_at_target(recommended: dict[str, float] | adso.Recommendation, cache_d
         base = objective.train(uniform, TARGET_SCALE).objective
     finally:
         torch.set_num_threads(threads)
-    text = (f"check at the target ({TARGET_SCALE}, {STEPS} steps): recommended mixture {got:.4f}, "
-            f"uniform mixture {base:.4f} (mean held-out loss over the domains; lower is better)")
+    text = (f"check at the target ({TARGET_SCALE}, {STEPS} steps, a new run: seed {seed}): recommended mixture "
+            f"{got:.4f}, uniform mixture {base:.4f} (mean held-out loss over the domains; lower is better)")
+    same = _runs_of(study, recommended) if study is not None else []
+    if same:
+        text += "\nthe study trained this mixture at the target before: " + ", ".join(
+            f"trial {t.number}: {t.value:.4f}" for t in same)
     if rec is not None and math.isfinite(rec.mean):
         lo, hi = rec.interval(0.9, new_run=True)
         inside = "inside" if lo <= got <= hi else "OUTSIDE"
-        text += f"\npredicted 90% interval for one run [{lo:.4f}, {hi:.4f}]: the trained value is {inside} it"
+        text += f"\npredicted 90% interval for one run [{lo:.4f}, {hi:.4f}]: the new run is {inside} it"
     return text
+
+
+def _runs_of(study: optuna.Study, mixture: dict[str, float]) -> list[optuna.trial.FrozenTrial]:
+    """The study's complete runs at the target scale on ``mixture``."""
+    found = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        weights = t.user_attrs.get("mix")
+        if t.user_attrs.get("scale") != TARGET_SCALE or not isinstance(weights, dict):
+            continue
+        if all(abs(weights.get(d, 0.0) - w) < 1e-6 for d, w in mixture.items()):
+            found.append(t)
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", default=".adso_cache")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--no-check", action="store_true", help="skip training the recommendation at the target")
+    parser.add_argument("--check-seed", type=int, default=None,
+                        help="seed of the check's runs (default: --seed + 1, one the study's runs did not use)")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -116,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     print(best)
     print(summary(study))
     if not args.no_check:
-        print(check_at_target(best, args.cache_dir, args.seed))
+        check_seed = args.seed + 1 if args.check_seed is None else args.check_seed
+        print(check_at_target(best, args.cache_dir, check_seed, study))
     print(f"study '{study.study_name}' in {args.storage}; {time.perf_counter() - t0:.0f} s in all")
 
 
