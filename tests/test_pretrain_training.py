@@ -18,6 +18,7 @@ from conftest import PruneAtStep, pretrain_study
 import optuna_adso as adso
 from optuna_adso.pretrain import PretrainObjective
 from optuna_adso.pretrain.corpus import build_corpus
+from optuna_adso.pretrain.objective import run_seed
 
 STEPS, EVERY, BATCH, SEQ = 8, 2, 4, 32
 
@@ -97,6 +98,35 @@ def test_a_named_target_set_and_a_run_without_optuna(objective):
     assert result.pruned_at is None and result.history[-1]["step"] == 4
     expected = (3 * result.val_losses["code"] + result.val_losses["docs"]) / 4
     assert result.objective == pytest.approx(expected)
+
+
+def test_every_trial_runs_with_its_own_seed_and_a_trial_again_repeats_itself(objective):
+    """Runs' luck (data order, initialization) is independent across trials, as the sampler's
+    run effect assumes; the same trial number gives the same run; ``seed_per_trial=False``
+    shares the objective's one seed, as a run without a trial does."""
+    weights = {"code": 0.4, "docs": 0.2, "docstrings": 0.2, "licenses": 0.2}
+    params = {f"mix/{d}": w for d, w in weights.items()} | {"model_size": objective.n_params("tiny-32")}
+
+    def study_of(n_trials: int) -> optuna.Study:
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        for _ in range(n_trials):
+            study.enqueue_trial(params)
+        study.optimize(objective, n_trials=n_trials)
+        return study
+
+    first, second = study_of(2).trials
+    assert first.user_attrs["seed"] == run_seed(objective.seed, 0) != second.user_attrs["seed"]
+    assert second.user_attrs["seed"] == run_seed(objective.seed, 1)
+    assert first.value != second.value  # the same mixture, another run
+    assert study_of(1).trials[0].value == pytest.approx(first.value, rel=1e-6)  # trial 0 again
+    objective.seed_per_trial = False
+    try:
+        shared = study_of(2).trials
+    finally:
+        objective.seed_per_trial = True
+    assert [t.user_attrs["seed"] for t in shared] == [objective.seed] * 2
+    alone = objective.train(shared[0].user_attrs["mix"], "tiny-32").objective
+    assert shared[0].value == pytest.approx(shared[1].value, rel=1e-6) == pytest.approx(alone, rel=1e-6)
 
 
 def test_a_diverging_run_fails_with_its_reason_and_the_study_goes_on(objective):

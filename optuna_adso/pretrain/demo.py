@@ -76,8 +76,8 @@ def summary(study: optuna.Study) -> str:
 def check_at_target(recommended: dict[str, float] | adso.Recommendation, cache_dir: str = ".adso_cache",
                     seed: int = 1, study: optuna.Study | None = None) -> str:
     """Train the target scale for the full plan on the recommended and the uniform mixture, with
-    ``seed`` (make it one the study's runs did not use: a run with the study's seed on a mixture
-    it already trained replays that run, luck included, and is no new run); with a
+    ``seed`` (a seed no run of the study used: a run with the same seed on a mixture the study
+    trained replays that run, luck included, and is no new run); with a
     :class:`~optuna_adso.Recommendation`, say whether the trained value falls in its 90% interval
     for one new run, and with the ``study``, which of its runs trained the same mixture."""
     rec = recommended if isinstance(recommended, adso.Recommendation) else None
@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--no-check", action="store_true", help="skip training the recommendation at the target")
     parser.add_argument("--check-seed", type=int, default=None,
-                        help="seed of the check's runs (default: --seed + 1, one the study's runs did not use)")
+                        help="seed of the check's runs (default: --seed + 1; the study's runs use seeds drawn from "
+                             "--seed and their trial numbers)")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
