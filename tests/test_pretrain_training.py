@@ -100,10 +100,10 @@ def test_a_named_target_set_and_a_run_without_optuna(objective):
     assert result.objective == pytest.approx(expected)
 
 
-def test_every_trial_runs_with_its_own_seed_and_a_trial_again_repeats_itself(objective):
-    """Runs' luck (data order, initialization) is independent across trials, as the sampler's
-    run effect assumes; the same trial number gives the same run; ``seed_per_trial=False``
-    shares the objective's one seed, as a run without a trial does."""
+def test_a_seed_per_trial_or_one_seed_for_every_run(objective):
+    """With ``seed_per_trial``, runs' luck (data order, initialization) is independent across
+    trials and the same trial number gives the same run; by default every run shares the
+    objective's one seed (common random numbers), as a run without a trial does."""
     weights = {"code": 0.4, "docs": 0.2, "docstrings": 0.2, "licenses": 0.2}
     params = {f"mix/{d}": w for d, w in weights.items()} | {"model_size": objective.n_params("tiny-32")}
 
@@ -114,16 +114,17 @@ def test_every_trial_runs_with_its_own_seed_and_a_trial_again_repeats_itself(obj
         study.optimize(objective, n_trials=n_trials)
         return study
 
-    first, second = study_of(2).trials
+    objective.seed_per_trial = True
+    try:
+        first, second = study_of(2).trials
+        again = study_of(1).trials[0]  # trial 0 again
+    finally:
+        objective.seed_per_trial = False
     assert first.user_attrs["seed"] == run_seed(objective.seed, 0) != second.user_attrs["seed"]
     assert second.user_attrs["seed"] == run_seed(objective.seed, 1)
     assert first.value != second.value  # the same mixture, another run
-    assert study_of(1).trials[0].value == pytest.approx(first.value, rel=1e-6)  # trial 0 again
-    objective.seed_per_trial = False
-    try:
-        shared = study_of(2).trials
-    finally:
-        objective.seed_per_trial = True
+    assert again.value == pytest.approx(first.value, rel=1e-6)
+    shared = study_of(2).trials  # the default: one seed
     assert [t.user_attrs["seed"] for t in shared] == [objective.seed] * 2
     alone = objective.train(shared[0].user_attrs["mix"], "tiny-32").objective
     assert shared[0].value == pytest.approx(shared[1].value, rel=1e-6) == pytest.approx(alone, rel=1e-6)

@@ -27,11 +27,12 @@ TARGET_SCALE = "tiny-128"
 STEPS = 80
 
 
-def make_objective(cache_dir: str = ".adso_cache", seed: int = 0) -> PretrainObjective:
+def make_objective(cache_dir: str = ".adso_cache", seed: int = 0, seed_per_trial: bool = False) -> PretrainObjective:
     """The demo's objective: 80 steps of 8 x 64 tokens, validation every 8 steps, on CPU."""
     return PretrainObjective(
         build_corpus(cache_dir), SCALES, steps=STEPS, eval_every=8, batch_size=8, seq_len=64,
         vocab_size=1024, max_val_blocks=8, lr=5e-3, cache_dir=cache_dir, accelerator="cpu", seed=seed,
+        seed_per_trial=seed_per_trial,
     )
 
 
@@ -42,13 +43,14 @@ def run_demo(
     seed: int = 0,
     cache_dir: str = ".adso_cache",
     progress: bool = True,
+    seed_per_trial: bool = False,
 ) -> optuna.Study:
     """Run the demo study (created or resumed in ``storage``) and return it."""
     as_int(n_trials, "n_trials", 1)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: one thread is faster than two fighting over 2 cores
     try:
-        objective = make_objective(cache_dir, seed).prepare()
+        objective = make_objective(cache_dir, seed, seed_per_trial).prepare()
         target = {"model_size": objective.n_params(TARGET_SCALE), "step": STEPS}
         sampler = adso.ADSOSampler(target=target, cost=objective.cost(), seed=seed)
         study = optuna.create_study(
@@ -125,14 +127,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache-dir", default=".adso_cache")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--no-check", action="store_true", help="skip training the recommendation at the target")
+    parser.add_argument("--seed-per-trial", action="store_true",
+                        help="every trial's run draws its own seed (default: one seed for every run; see PretrainObjective)")
     parser.add_argument("--check-seed", type=int, default=None,
-                        help="seed of the check's runs (default: --seed + 1; the study's runs use seeds drawn from "
-                             "--seed and their trial numbers)")
+                        help="seed of the check's runs (default: --seed + 1, which no run of the study used)")
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     t0 = time.perf_counter()
-    study = run_demo(args.storage, args.study_name, args.trials, args.seed, args.cache_dir, not args.no_progress)
+    study = run_demo(args.storage, args.study_name, args.trials, args.seed, args.cache_dir, not args.no_progress,
+                     args.seed_per_trial)
     best = adso.recommend(study)
     print(best)
     print(summary(study))
