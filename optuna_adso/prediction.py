@@ -180,7 +180,7 @@ def _answering_model(model: StudyModel, fitted: FittedSurrogate, z: tuple[float,
     if model.settings.method == "adso" and tuple(z) == model.anchor_z():
         check = model.check_anchor(fitted, now=len(model.trials), maxiter=0)
         if check.hedged:
-            return check.anchor_only, check.trust.inflation(anchor_only=True)
+            return check.anchor_only, check.anchor_only_inflation()
     return fitted.surrogate, (beyond if tuple(z) == (0.0, 0.0) else inside)
 
 

@@ -176,10 +176,11 @@ def _recommend(
     if settings.method == "adso":
         goal = model.anchor_z()
         check = fit_model.check_anchor(fitted, now=n_trials, maxiter=0)
-        calibration = check.trust.inflation(anchor_only=check.hedged and not sampled)
+        hedged = check.hedged and not sampled
+        calibration = check.anchor_only_inflation() if hedged else check.trust.inflation(anchor_only=False)
         if check.trust.decided:
             notes.append(check.trust.describe())
-        if check.hedged and not sampled:
+        if hedged:
             surrogate, tried = check.anchor_only, check.anchor_weights
             answering = check.anchor_only
         if not model.target_runnable:
@@ -231,7 +232,8 @@ def _recommend(
             mean, std = float(m_t[0]), float(s_t[0])
         else:
             at_target_mean, at_target_var = fitted.surrogate.predict_target(w[None])
-            answering = fitted.surrogate
+            answering = fitted.surrogate  # beyond the runs the study's GP answers, as predict's does
+            calibration = check.trust.inflation(anchor_only=False)
             mean, std = float(at_target_mean[0]), math.sqrt(float(at_target_var[0]))
         if extrapolation is not None:
             calibration = max(calibration, extrapolation.inflation)

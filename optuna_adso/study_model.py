@@ -349,11 +349,28 @@ class AnchorCheck:
     trust: FidelityTrust
     anchor_weights: np.ndarray  # the mixtures of the anchor runs, complete or stopped early
     refitted: bool = False  # the anchor-only GP's hyperparameters were re-optimized (store them)
+    n_complete: int = 0  # the first n_complete rows of the anchor-only GP are complete runs' final values
 
     @property
     def hedged(self) -> bool:
         """Answer from the anchor-only GP: the cheap fidelities have not earned their place."""
         return self.anchor_only is not None and not self.trust.earned
+
+    def anchor_only_inflation(self) -> float:
+        """How much wider the anchor-only GP's std of the expected value must be for its own
+        held-out complete runs to be covered (:func:`fidelity_trust.latent_inflation`, leaving
+        each run out of that GP in turn); 1 without a verdict.
+
+        Its own, not that of the study GP's kernel restricted to the anchor (``trust``): where
+        runs are noisy the anchor-only GP shrinks every mixture towards the runs' average, and
+        only its own held-out errors show how far it underrates the good ones."""
+        n = self.n_complete
+        if self.anchor_only is None or not fidelity_trust.can_decide(n):
+            return 1.0
+        rows = np.arange(n)
+        y = self.anchor_only.training_values()[:n]
+        mean, var = self.anchor_only.leave_runs_out(np.arange(len(self.anchor_weights)), rows)
+        return fidelity_trust.latent_inflation(y, mean, var, self.anchor_only.noise_variance)
 
 
 class StudyModel:
@@ -754,7 +771,7 @@ class StudyModel:
                 refitted = maxiter != 0
             except SurrogateFitError:
                 anchor_only = None
-        return AnchorCheck(anchor_only, self.trust(fitted), anchor_weights, refitted)
+        return AnchorCheck(anchor_only, self.trust(fitted), anchor_weights, refitted, len(final))
 
     def trust(self, fitted: FittedSurrogate) -> FidelityTrust:
         """The held-out test at the anchor runs alone (see :mod:`optuna_adso.fidelity_trust`),

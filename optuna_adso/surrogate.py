@@ -619,6 +619,11 @@ class MultiFidelitySurrogate:
             variances.append(max(cov[at, at], 1e-12))
         return (np.asarray(means) * self._y_std + self._y_mean, np.asarray(variances) * self._y_std**2)
 
+    def training_values(self) -> np.ndarray:
+        """The values the GP was fitted on, in original units (rows that were not finite dropped)."""
+        assert self.model is not None
+        return self.model.train_targets.detach().numpy() * self._y_std + self._y_mean
+
     def mixture_prior_std(self) -> float:
         """Prior std of the mixture-dependent part of the value at the target (original units):
         the scale against which "this fidelity is already known here" is judged."""
