@@ -21,8 +21,8 @@ from optuna_adso.extrapolation import std_inflation
 from optuna_adso.objective_posterior import ObjectivePosterior
 from optuna_adso.objectives import MeanLoss, MixtureObjective
 from optuna_adso.space import MixtureSpec
-from optuna_adso.study_model import FittedSurrogate, SettingsSource, StudyModel
-from optuna_adso.surrogate import MultiFidelitySurrogate, SurrogateFitError, single_threaded
+from optuna_adso.study_model import SettingsSource, StudyModel
+from optuna_adso.surrogate import SurrogateFitError, single_threaded
 
 _SUM_TOL = 1e-6
 
@@ -154,34 +154,17 @@ def predict(
     except SurrogateFitError as exc:
         raise ValueError(f"the study has no model to predict with yet ({exc})") from None
     x = np.column_stack([rows, np.broadcast_to(np.array(z), (len(rows), 2))])
+    mean, var = fitted.surrogate.predict(x)
     with single_threaded():
-        answering, inflation = _answering_model(model, fitted, z)
-    mean, var = answering.predict(x)
-    var = var * inflation**2
+        inside, beyond = std_inflation(model, fitted)
+    var = var * (beyond if z == (0.0, 0.0) else inside) ** 2
     sign = -1.0 if model.maximize else 1.0
-    noise_std = math.sqrt(max(answering.noise_variance, 0.0))
+    noise_std = math.sqrt(max(fitted.surrogate.noise_variance, 0.0))
     return [
         Prediction(dict(zip(model.spec.domains, map(float, w))), sign * float(m), math.sqrt(max(float(v), 0.0)),
                    noise_std, dict(asked))
         for w, m, v in zip(rows, mean, var)
     ]
-
-
-def _answering_model(model: StudyModel, fitted: FittedSurrogate, z: tuple[float, float]) -> tuple[MultiFidelitySurrogate, float]:
-    """The GP that answers at model coordinates ``z``, and how much its std is widened.
-
-    At the anchor (the target, or the top runnable scale) of a study whose cheap fidelities have
-    not earned their place, that is the anchor-only GP, as in ``recommend``: the study's GP then
-    explains one run's luck (seed, data order) as the mixture's effect, and would claim to know
-    a mixture's expected value as well as the one run made of it (the demo's best run: 5.77 +-
-    0.01, while five more seeds of it averaged 5.87).  Elsewhere the study's GP.
-    """
-    inside, beyond = std_inflation(model, fitted)
-    if model.settings.method == "adso" and tuple(z) == model.anchor_z():
-        check = model.check_anchor(fitted, now=len(model.trials), maxiter=0)
-        if check.hedged:
-            return check.anchor_only, check.anchor_only_inflation()
-    return fitted.surrogate, (beyond if tuple(z) == (0.0, 0.0) else inside)
 
 
 def predict_domains(

@@ -410,18 +410,15 @@ def _lucky_objective(luck_std: float):
 _CURVE = 3.0
 
 
-def test_where_the_hedge_answers_predict_and_recommend_agree_and_a_run_scatters_by_its_luck():
-    """When the cheap fidelities have not earned their place, ``predict`` at the target answers
-    from the same anchor-only GP as ``recommend`` (mean, std and one run's scatter), and that
-    scatter is the runs' luck at the target, not the study GP's per-report noise (the demo's
-    best run, replayed, looked 5.7 std better than predicted: a run's luck had been taken for
-    its mixture's effect)."""
+def test_where_the_hedge_answers_a_run_scatters_by_its_luck():
+    """When the cheap fidelities have not earned their place, ``recommend`` answers from the
+    anchor-only GP and states that GP's noise for one run: the runs' luck at the target, not the
+    study GP's per-report noise (the demo's best run, replayed, looked 5.7 std better than
+    predicted: a run's luck had been taken for its mixture's effect)."""
     luck = 0.15
     study = _run_study(_lucky_objective(luck), (1e7, 1e9), 1e9, n_trials=22)
     rec = adso.recommend(study)
     assert any("have not earned" in note for note in rec.notes), rec.notes
-    pred = adso.predict(study, rec.mixture)[0]
-    assert (pred.mean, pred.std, pred.noise_std) == pytest.approx((rec.mean, rec.std, rec.noise_std), rel=1e-6)
     assert 0.5 * luck < rec.noise_std < 2.0 * luck
     # new runs of the recommended mixture: its 90% interval for one run covers most of them
     w = np.array([[rec.mixture["a"], rec.mixture["b"], rec.mixture["c"]]])
