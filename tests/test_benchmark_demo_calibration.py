@@ -23,5 +23,6 @@ def test_the_runs_mean_is_scored_with_both_uncertainties_and_each_run_against_on
     assert lo < 5.85 and 5.95 < hi < 6.10
     assert check.runs_inside == 3
     text = report([check, _check([5.5, 5.5], mean=5.9)], "t")
-    assert "| m | 5.9000" in text
-    assert "1 of 2; mean z" in text and "3 of 6" in text
+    assert "| m | `predict` | 5.9000" in text
+    assert "`predict`: expected values" in text and "1 of 2; mean z" in text and "3 of 6" in text
+    assert "`recommend`:" not in text  # only sources that were scored
