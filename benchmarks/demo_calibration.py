@@ -30,7 +30,7 @@ import optuna
 import torch
 
 import optuna_adso as adso
-from optuna_adso.pretrain.demo import TARGET_SCALE, make_objective
+from optuna_adso.pretrain.demo import TARGET_SCALE, make_objective, target_runs
 
 FRESH_SEED = 10_000  # new runs use seeds from here on; the study's own are drawn from its seed
 Z90 = NormalDist().inv_cdf(0.95)
@@ -66,9 +66,7 @@ class MixtureCheck:
 
 def _mixtures(study: optuna.Study, n_best: int, rec: adso.Recommendation) -> list[tuple[str, dict[str, float]]]:
     chosen = [("recommended", dict(rec.mixture))]
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
-            and t.user_attrs.get("scale") == TARGET_SCALE and isinstance(t.user_attrs.get("mix"), dict)]
-    for t in sorted(done, key=lambda t: t.value)[:n_best]:
+    for t in sorted(target_runs(study), key=lambda t: t.value)[:n_best]:
         if any(max(abs(t.user_attrs["mix"][d] - w[d]) for d in w) < 1e-6 for _, w in chosen):
             continue
         chosen.append((f"trial {t.number} ({t.value:.4f})", dict(t.user_attrs["mix"])))

@@ -225,20 +225,27 @@ def _run_study(objective, scales, target_scale, n_trials, seed=0) -> optuna.Stud
     return study
 
 
-def _objective(cheap_effect):
+_CURVE = 3.0  # the loss at 1e7 parameters and the full step count, before any effect
+
+
+def _objective(cheap_effect, luck_std: float = 0.0):
     """Full runs reporting at 50 and 100 steps; the top scale (1e9) carries the target effect,
-    smaller scales ``cheap_effect``."""
+    smaller scales ``cheap_effect``.  With ``luck_std``, every run at the top scale also carries
+    its own luck (seed, data order): one offset of that std on all its reports."""
 
     def make(scales):
         def objective(trial: optuna.Trial) -> float:
             mix = adso.suggest_mixture(trial, "mix", ["a", "b", "c"])
             size = adso.suggest_scale(trial, "model_size", list(scales))
             w = np.array([[mix["a"], mix["b"], mix["c"]]])
-            effect = target_effect(w) if size >= max(scales) else cheap_effect(w)
-            curve = 3.0 * (size / 1e7) ** -0.1
+            top = size >= max(scales)
+            effect = float((target_effect(w) if top else cheap_effect(w))[0])
+            if top and luck_std > 0.0:
+                effect += luck_std * float(np.random.default_rng([7, trial.number]).standard_normal())
+            curve = _CURVE * (size / 1e7) ** -0.1
             value = math.nan
             for step in (50, 100):
-                value = float(curve * (step / 100) ** -0.2 + effect[0])
+                value = float(curve * (step / 100) ** -0.2 + effect)
                 trial.report(value, step)
             return value
 
@@ -383,40 +390,13 @@ def test_latent_inflation_widens_only_the_models_part_of_the_variance():
 
 
 
-def _lucky_objective(luck_std: float):
-    """Small scales unrelated to the target, as in :func:`_objective`, and every run at the top
-    scale carries its own luck (seed, data order): one offset of std ``luck_std`` on all its
-    reports."""
-
-    def make(scales):
-        def objective(trial: optuna.Trial) -> float:
-            mix = adso.suggest_mixture(trial, "mix", ["a", "b", "c"])
-            size = adso.suggest_scale(trial, "model_size", list(scales))
-            w = np.array([[mix["a"], mix["b"], mix["c"]]])
-            top = size >= max(scales)
-            luck = luck_std * float(np.random.default_rng([7, trial.number]).standard_normal()) if top else 0.0
-            effect = (target_effect(w) if top else unrelated_effect(w))[0] + luck
-            value = math.nan
-            for step in (50, 100):
-                value = float(_CURVE * (size / 1e7) ** -0.1 * (step / 100) ** -0.2 + effect)
-                trial.report(value, step)
-            return value
-
-        return objective
-
-    return make
-
-
-_CURVE = 3.0
-
-
 def test_where_the_hedge_answers_a_run_scatters_by_its_luck():
     """When the cheap fidelities have not earned their place, ``recommend`` answers from the
     anchor-only GP and states that GP's noise for one run: the runs' luck at the target, not the
     study GP's per-report noise (the demo's best run, replayed, looked 5.7 std better than
     predicted: a run's luck had been taken for its mixture's effect)."""
     luck = 0.15
-    study = _run_study(_lucky_objective(luck), (1e7, 1e9), 1e9, n_trials=22)
+    study = _run_study(_objective(unrelated_effect, luck), (1e7, 1e9), 1e9, n_trials=22)
     rec = adso.recommend(study)
     assert any("have not earned" in note for note in rec.notes), rec.notes
     assert 0.5 * luck < rec.noise_std < 2.0 * luck

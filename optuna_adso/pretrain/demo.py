@@ -106,16 +106,16 @@ def check_at_target(recommended: dict[str, float] | adso.Recommendation, cache_d
     return text
 
 
+def target_runs(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The study's complete runs at the target scale that recorded their mixture."""
+    return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if t.user_attrs.get("scale") == TARGET_SCALE and isinstance(t.user_attrs.get("mix"), dict)]
+
+
 def _runs_of(study: optuna.Study, mixture: dict[str, float]) -> list[optuna.trial.FrozenTrial]:
     """The study's complete runs at the target scale on ``mixture``."""
-    found = []
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        weights = t.user_attrs.get("mix")
-        if t.user_attrs.get("scale") != TARGET_SCALE or not isinstance(weights, dict):
-            continue
-        if all(abs(weights.get(d, 0.0) - w) < 1e-6 for d, w in mixture.items()):
-            found.append(t)
-    return found
+    return [t for t in target_runs(study)
+            if all(abs(t.user_attrs["mix"].get(d, 0.0) - w) < 1e-6 for d, w in mixture.items())]
 
 
 def main(argv: list[str] | None = None) -> None:
