@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time, __getattr__ below
     from optuna_adso.reporting import report
     from optuna_adso.runs_io import ImportReport, add_runs, export_runs
     from optuna_adso.sampler import ADSOSampler
+    from optuna_adso.seed_replicates import trial_seed
     from optuna_adso.space import suggest_mixture, suggest_scale
     from optuna_adso.storage import open_storage
 
@@ -63,6 +64,7 @@ _PUBLIC = {
     "report": "optuna_adso.reporting",
     "suggest_mixture": "optuna_adso.space",
     "suggest_scale": "optuna_adso.space",
+    "trial_seed": "optuna_adso.seed_replicates",
 }
 
 __all__ = sorted([*_PUBLIC, "visualization"])

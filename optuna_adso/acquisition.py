@@ -63,6 +63,7 @@ class Proposal:
     cheap_gain: float | None = None
     imported_gain: float | None = None  # the same for imported small runs (fidelity_trust.ImportedTrust)
     imported_used: bool | None = None
+    replicate_of: int | None = None  # a seed replicate: the trial whose mixture it repeats
 
 
 def expected_improvement(mean: np.ndarray, var: np.ndarray, best: float) -> np.ndarray:

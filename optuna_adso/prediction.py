@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import optuna
 
+from optuna_adso import seed_replicates
 from optuna_adso.extrapolation import std_inflation
 from optuna_adso.objective_posterior import ObjectivePosterior
 from optuna_adso.objectives import MeanLoss, MixtureObjective
@@ -130,7 +131,9 @@ def predict(
     refit), as :func:`~optuna_adso.recommend` does.  Bad mixtures (unknown or missing domains,
     negative weights, weights that do not sum to 1) are refused before any compute.
     ``objective``: predict another objective than the study's (see :func:`~optuna_adso.recommend`),
-    from the runs' per-domain values.
+    from the runs' per-domain values.  Where the study's runs share one seed, the seed-to-seed
+    scatter its replicates measured is added at the target and the anchor (see
+    :mod:`optuna_adso.seed_replicates`).
     """
     model = StudyModel.of(study, sampler)
     if objective is not None:
@@ -160,6 +163,10 @@ def predict(
     var = var * (beyond if z == (0.0, 0.0) else inside) ** 2
     sign = -1.0 if model.maximize else 1.0
     noise_std = math.sqrt(max(fitted.surrogate.noise_variance, 0.0))
+    luck = seed_replicates.shared_luck(model) if z in ((0.0, 0.0), model.anchor_z()) else None
+    if luck is not None:  # runs that share one seed: their luck is in every value the GP saw
+        var = var + luck.variance
+        noise_std = max(noise_std, luck.std)
     return [
         Prediction(dict(zip(model.spec.domains, map(float, w))), sign * float(m), math.sqrt(max(float(v), 0.0)),
                    noise_std, dict(asked))

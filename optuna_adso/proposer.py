@@ -15,9 +15,10 @@ from optuna.trial import FrozenTrial
 from optuna_adso.acquisition import Acquisition, Fidelity, Proposal, optimize_acquisition
 from optuna_adso.claims import Holdings
 from optuna_adso.composite_acquisition import CompositeAcquisition
+from optuna_adso import seed_replicates
 from optuna_adso.fidelity_trust import UNEARNED_TARGET_SHARE, FidelityTrust
 from optuna_adso.study_model import AnchorCheck, FittedSurrogate, StudyModel, incumbent_weights, measured_at_anchor
-from optuna_adso.surrogate import MultiFidelitySurrogate
+from optuna_adso.surrogate import MultiFidelitySurrogate, inputs_at
 
 
 def target_share_floor(model: StudyModel, trust: FidelityTrust | None) -> float:
@@ -75,6 +76,7 @@ class Proposer:
         paper's cost exponent decays with it); ``rng`` this trial's stream, ``rng_of`` another
         trial's; ``trial_number`` the trial proposed for (its own reports are left out)."""
         settings = model.settings
+        self.model = model
         self.spec = model.spec
         self.rng = rng
         self.n_candidates = n_candidates
@@ -159,6 +161,27 @@ class Proposer:
                 cost_exponent=self.exponent, run_overhead=self.overhead, goal_z=self.goal_z,
             )
         return optimize_acquisition(acq, self.spec, stream, n_candidates=self.n_candidates, taken=self.taken)
+
+    def seed_replicate(self) -> Proposal | None:
+        """The incumbent again at the anchor, with a new seed, where a replicate is due (see
+        :mod:`optuna_adso.seed_replicates`); None otherwise.  ADSO's method and the reported
+        value only."""
+        if self.posterior is not None or self.model.settings.objectives or self.model.objective is not None:
+            return None
+
+        def predicted(weights: np.ndarray) -> np.ndarray:
+            return self.surrogate.predict(inputs_at(weights, self.goal_z))[0]
+
+        run = seed_replicates.replicate_due(self.model, predicted)
+        if run is None:
+            return None
+        anchor = [f for f in self.model.fidelities() if f.scale == self.model.anchor_scale]
+        fidelity = max(anchor, key=lambda f: f.step)
+        held = self.model.held_points[run.number]
+        assert held is not None
+        mean, var = self.surrogate.predict(inputs_at(held.weights[None], self.goal_z))
+        return Proposal(held.weights.copy(), fidelity, 0.0, float(mean[0]), float(np.sqrt(max(var[0], 0.0))),
+                        basis="seed-replicate", replicate_of=run.number)
 
     def best(self) -> Proposal:
         """The best (mixture, fidelity) no known run holds."""

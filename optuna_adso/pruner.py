@@ -22,7 +22,10 @@ step costs.  This pruner judges a run through the sampler's own surrogate instea
    complete: until then the held-out test cannot say whether the small scales mislead the model,
    and on a misleading synthetic world the model pruned exactly the anchor runs that would have
    shown it (one seed in ten ended worse than uniform; with this guard none of four did).
-3. **Fallback for other samplers.**  A study that ADSOSampler never configured has no model: a run
+3. **Seed replicates run to the end.**  A run the sampler scheduled to repeat a mixture with a
+   new seed (:mod:`optuna_adso.seed_replicates`) is never judged: its final value is what
+   measures the seed's luck, and a replicate of the incumbent with worse luck looks hopeless.
+4. **Fallback for other samplers.**  A study that ADSOSampler never configured has no model: a run
    is compared with runs *of its own scale* at the same step, and stopped when it is worse than
    ``fallback_percentile`` of them.
 
@@ -120,6 +123,8 @@ class ADSOPruner(BasePruner):
         planned = records.planned_stop(trial.system_attrs)
         if planned is not None and step >= planned:
             return self._stop(study, trial, {"rule": "planned_stop", "step": step, "planned_stop_step": planned})
+        if records.replicate_of(trial.system_attrs) is not None:
+            return False  # a seed replicate measures a seed's luck: stopped early, it measures nothing
         if self._before_model_judges(study, step) or not self._checkpoint(study, trial, step):
             return False
         reason = self._model_reason(study, trial, step)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import optuna
 
+from optuna_adso import seed_replicates
 from optuna_adso.acquisition import candidate_mixtures, minimize_target_mean
 from optuna_adso.constraints import FEASIBLE_PROBABILITY, feasibility
 from optuna_adso.domain_model import DomainModel
@@ -241,6 +242,15 @@ def _recommend(
         std *= calibration
         notes.append(f"the std is widened {calibration:.2f}x: the model's held-out errors at the top runnable "
                      "scale's runs were that much larger than it claimed")
+    noise_std = (float(posterior.noise_std(w[None])[0]) if sampled
+                 else math.sqrt(max(answering.noise_variance, 0.0)))
+    luck = None if sampled else seed_replicates.shared_luck(model)
+    if luck is not None:  # runs that share one seed: their luck is in every value the GP saw
+        std = math.sqrt(std * std + luck.variance)
+        noise_std = max(noise_std, luck.std)
+    note = seed_replicates.luck_note(model, luck)
+    if note is not None:
+        notes.append(note)
     return Recommendation(
         mixture={d: float(x) for d, x in zip(model.spec.domains, w)},
         mean=sign * mean,
@@ -253,8 +263,7 @@ def _recommend(
         objective="value" if model.objective is None else model.objective.key,
         domains=_domain_predictions(domain_model, w),
         feasible_probability=feasible,
-        noise_std=(float(posterior.noise_std(w[None])[0]) if sampled
-                   else math.sqrt(max(answering.noise_variance, 0.0))),
+        noise_std=noise_std,
         beyond_data=settings.target.run_scale / model.anchor_scale,
         extrapolation=extrapolation,
     )

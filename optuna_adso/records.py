@@ -24,6 +24,8 @@ Trial system attributes:
 - ``adso:prune_reason``, ``adso:pruner_checked_step``: the pruner's decisions.
 - ``adso:fail_reason``: why the objective failed.
 - ``adso:import_hash``: an imported run's content hash (see :mod:`optuna_adso.runs_io`).
+- ``adso:replicate_of``: the trial whose mixture this run repeats with a new seed (a seed
+  replicate, see :mod:`optuna_adso.seed_replicates`).
 
 Trial user attributes of an imported run (visible in optuna-dashboard):
 
@@ -67,6 +69,8 @@ IMPORTED_RUN_ID = "adso:run_id"
 DOMAIN_VALUES = "adso:domains"
 DOMAIN_VALUES_AT = "adso:domains:"
 RUN_COST = "adso:cost"
+REPLICATE_OF = "adso:replicate_of"
+RUN_SEED = "seed"  # user attribute: the seed a run trained with (written by the objective)
 
 MAX_CONFIG_CHARS = 60_000
 """A study attribute is a TEXT column (64 KiB on MySQL); a longer configuration is refused."""
@@ -325,6 +329,27 @@ def import_attrs(
     if cost is not None:
         user[RUN_COST] = cost
     return user, {IMPORT_HASH: content_hash}
+
+
+def write_replicate_of(study: optuna.Study, trial: AnyTrial, number: int | None) -> None:
+    """Mark ``trial`` a seed replicate of trial ``number`` (None: withdraw the mark)."""
+    set_trial_attr(study, trial, REPLICATE_OF, None if number is None else int(number))
+
+
+def replicate_of(attrs: Mapping[str, Any]) -> int | None:
+    """The trial a seed replicate repeats, from a trial's system attributes (None: not one)."""
+    number = attrs.get(REPLICATE_OF)
+    return None if number is None else int(number)
+
+
+def is_seed_replicate(trial: FrozenTrial) -> bool:
+    return replicate_of(trial.system_attrs) is not None
+
+
+def run_seed_of(trial: FrozenTrial) -> int | None:
+    """The seed a run recorded (user attribute ``seed``); None when it recorded none."""
+    seed = trial.user_attrs.get(RUN_SEED)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def is_imported(trial: FrozenTrial) -> bool:

@@ -70,6 +70,12 @@ class ADSOSampler(BaseSampler):
         run_overhead: fixed cost of any run (launch, evaluation), in target runs; it keeps
             the sampler from preferring thousands of near-free runs.
         n_candidates: mixtures the acquisition scores per proposal before refining the best.
+        seed_replicates: where the study's runs record one shared seed (user attribute ``seed``,
+            see :func:`~optuna_adso.trial_seed`), repeat the incumbent at the anchor with a new
+            seed after 6 and 12 complete runs there, to measure the luck that seed shares with
+            every run; ``recommend`` and ``predict`` add it to their intervals
+            (:mod:`optuna_adso.seed_replicates`).  No effect on runs that record no seed or
+            seeds of their own.
         objective: what to optimize, when not the reported value: a per-domain objective from
             :mod:`optuna_adso.objectives` (``MeanLoss()``, ``DomainLoss(name)``,
             ``WeightedLoss({...})``, ``WorstExcessLoss("uniform")``) or its command-line
@@ -96,6 +102,7 @@ class ADSOSampler(BaseSampler):
         min_target_share: float = 0.5,
         run_overhead: float = 0.1,
         n_candidates: int = 1024,
+        seed_replicates: bool = True,
         objective: MixtureObjective | str | Sequence[MixtureObjective | str] | None = None,
     ) -> None:
         self.settings = StudySettings(
@@ -111,6 +118,9 @@ class ADSOSampler(BaseSampler):
         )
         self.n_startup_trials = as_optional_int(n_startup_trials, "n_startup_trials", 1)
         self.n_candidates = as_int(n_candidates, "n_candidates", 16)
+        if not isinstance(seed_replicates, bool):
+            raise ValueError(f"seed_replicates must be True or False, got {seed_replicates!r}")
+        self.seed_replicates = seed_replicates
         seed = as_optional_int(seed, "seed", 0)
         self._seed = int(np.random.SeedSequence(seed).generate_state(1)[0]) if seed is None else seed
 
@@ -277,6 +287,13 @@ class ADSOSampler(BaseSampler):
             n_candidates=self.n_candidates, rng=rng, rng_of=lambda other: self._rng(model, other),
             trial_number=trial.number,
         )
+        replicate = proposer.seed_replicate() if self.seed_replicates and model.settings.method == "adso" else None
+        if replicate is not None:
+            records.write_replicate_of(study, trial, replicate.replicate_of)
+            record_claim(study, trial, replicate, self.target.step, 0.0)
+            if not taken_by_another(study, model, trial, replicate):
+                return replicate
+            records.write_replicate_of(study, trial, None)  # another worker repeats it already
         proposal = proposer.best()
         # Claim the point where every worker sees it, then look; whoever sees a claim on its
         # point yields and proposes again.  Ordering by claim time instead would fail: a claim

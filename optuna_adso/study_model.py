@@ -498,7 +498,10 @@ class StudyModel:
         """The observations, and the hyperparameters of any GP re-fitted to value them (a
         reference's losses come from a GP of their own), for the sampler to store."""
         obs = collect_observations(
-            [t for t in self.trials if t.number != exclude_trial],
+            # A seed replicate measures a seed's luck (seed_replicates) and is left out of the
+            # model: every other run shares one seed's luck, so differences between mixtures are
+            # nearly free of it, and a run with another seed's luck would bias its own mixture.
+            [t for t in self.trials if t.number != exclude_trial and not records.is_seed_replicate(t)],
             self.spec,
             self.scale,
             target_scale=self.target.run_scale,
@@ -733,7 +736,7 @@ class StudyModel:
         return sum(
             1 for t in self.trials
             if t.state == TrialState.COMPLETE and self.at_anchor_scale(t)
-            and (t.last_step is None or t.last_step >= final)
+            and (t.last_step is None or t.last_step >= final) and not records.is_seed_replicate(t)
         )
 
     def check_anchor(self, fitted: FittedSurrogate, *, now: int, maxiter: int | None = None) -> AnchorCheck:

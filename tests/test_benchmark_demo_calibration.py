@@ -26,3 +26,18 @@ def test_the_runs_mean_is_scored_with_both_uncertainties_and_each_run_against_on
     assert "| m | `predict` | 5.9000" in text
     assert "`predict`: expected values" in text and "1 of 2; mean z" in text and "3 of 6" in text
     assert "`recommend`:" not in text  # only sources that were scored
+
+
+def test_the_paired_replicates_report_summarises_each_arm_against_uniform():
+    from benchmarks.demo_replicates import report as paired_report
+
+    def row(seed: int, arm: str, mean: float, z: float) -> dict:
+        return {"seed": seed, "arm": arm, "mean": mean, "z": z, "inside": 3, "runs": [mean] * 4}
+
+    results = [row(0, "replicates", 5.90, 0.3), row(0, "no replicates", 5.95, 4.0),
+               row(1, "replicates", 5.88, -0.2), row(1, "no replicates", 5.86, 0.1)]
+    text = paired_report(results, [5.92, 5.92], "t")
+    assert "| 0 | 5.9000 | +0.30 | 3 of 4 | 5.9500 | +4.00 | 3 of 4 |" in text
+    assert "- replicates: 2 studies" in text and "0 worse than uniform" in text
+    assert "- no replicates: 2 studies" in text and "1 worse than uniform" in text
+    assert "inside its 90% interval in 1 of 2" in text  # z +4.0 is outside

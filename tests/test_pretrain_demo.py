@@ -34,4 +34,4 @@ def test_the_check_is_a_new_run_and_names_the_study_runs_it_repeats(tmp_path):
     at_target = next(t for t in study.trials if t.user_attrs["scale"] == TARGET_SCALE)
     text = check_at_target(at_target.user_attrs["mix"], cache, seed=1, study=study)
     assert "a new run: seed 1" in text
-    assert f"trial {at_target.number}: {at_target.value:.4f}" in text
+    assert f"trial {at_target.number} (seed 0): {at_target.value:.4f}" in text

@@ -44,6 +44,7 @@ def run_demo(
     cache_dir: str = ".adso_cache",
     progress: bool = True,
     seed_per_trial: bool = False,
+    seed_replicates: bool = True,
 ) -> optuna.Study:
     """Run the demo study (created or resumed in ``storage``) and return it."""
     as_int(n_trials, "n_trials", 1)
@@ -52,7 +53,7 @@ def run_demo(
     try:
         objective = make_objective(cache_dir, seed, seed_per_trial).prepare()
         target = {"model_size": objective.n_params(TARGET_SCALE), "step": STEPS}
-        sampler = adso.ADSOSampler(target=target, cost=objective.cost(), seed=seed)
+        sampler = adso.ADSOSampler(target=target, cost=objective.cost(), seed=seed, seed_replicates=seed_replicates)
         study = optuna.create_study(
             sampler=sampler, pruner=adso.ADSOPruner(), direction="minimize", storage=storage,
             study_name=study_name or f"pretrain-demo-{int(time.time())}", load_if_exists=True,
@@ -98,7 +99,7 @@ def check_at_target(recommended: dict[str, float] | adso.Recommendation, cache_d
     same = _runs_of(study, recommended) if study is not None else []
     if same:
         text += "\nthe study trained this mixture at the target before: " + ", ".join(
-            f"trial {t.number}: {t.value:.4f}" for t in same)
+            f"trial {t.number} (seed {t.user_attrs.get('seed', '?')}): {t.value:.4f}" for t in same)
     if rec is not None and math.isfinite(rec.mean):
         lo, hi = rec.interval(0.9, new_run=True)
         inside = "inside" if lo <= got <= hi else "OUTSIDE"
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-check", action="store_true", help="skip training the recommendation at the target")
     parser.add_argument("--seed-per-trial", action="store_true",
                         help="every trial's run draws its own seed (default: one seed for every run; see PretrainObjective)")
+    parser.add_argument("--no-seed-replicates", action="store_true",
+                        help="never repeat a mixture with a new seed (ADSOSampler(seed_replicates=False))")
     parser.add_argument("--check-seed", type=int, default=None,
                         help="seed of the check's runs (default: --seed + 1, which no run of the study used)")
     args = parser.parse_args(argv)
@@ -136,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     t0 = time.perf_counter()
     study = run_demo(args.storage, args.study_name, args.trials, args.seed, args.cache_dir, not args.no_progress,
-                     args.seed_per_trial)
+                     args.seed_per_trial, not args.no_seed_replicates)
     best = adso.recommend(study)
     print(best)
     print(summary(study))

@@ -42,6 +42,7 @@ from optuna_adso.pretrain.data import (
 from optuna_adso.pretrain.module import CausalLMModule, DivergenceError
 from optuna_adso.pretrain.scales import Scale, get_scale
 from optuna_adso.pretrain.tokenizer import TextTokenizer, resolve_tokenizer
+from optuna_adso.seed_replicates import run_seed, trial_seed
 from optuna_adso.space import suggest_mixture, suggest_scale
 from optuna_adso.validation import as_int
 
@@ -93,8 +94,11 @@ class PretrainObjective:
             (:func:`run_seed`): independent luck, which the sampler models as noise; a trial run
             again is the same run.  On the demo (24 trials; ``benchmarks/demo_calibration.py``,
             four new seeds a mixture), one seed gave a recommendation whose new runs averaged
-            5.857 against the uniform mixture's 5.933; a seed per trial gave 5.945.  A run without
-            a trial (:meth:`train`) uses ``seed``.
+            5.857 against the uniform mixture's 5.933; a seed per trial gave 5.945.  With one
+            seed, ADSOSampler schedules a few *seed replicates* (a tried mixture again with a new
+            seed, :func:`~optuna_adso.seed_replicates.trial_seed`) to measure the luck that seed
+            shares, and widens its intervals by it (:mod:`optuna_adso.seed_replicates`).  A run
+            without a trial (:meth:`train`) uses ``seed``.
     """
 
     def __init__(
@@ -259,7 +263,12 @@ class PretrainObjective:
         if not (1 <= stop <= self.steps):
             raise ValueError(f"steps must be in [1, {self.steps}], got {steps!r}")
         n_samples = self.steps * self.batch_size * self.accumulate * self.world_size
-        seed = run_seed(self.seed, trial.number) if trial is not None and self.seed_per_trial else self.seed
+        if trial is None:
+            seed = self.seed
+        elif self.seed_per_trial:
+            seed = run_seed(self.seed, trial.number)
+        else:  # the study's seed, or a new one where the sampler asked for a seed replicate
+            seed = trial_seed(trial, self.seed)
         plan = plan_mixture(self.train_blocks(), dict(weights), n_samples, self.max_epochs, seed)
         train_ds = MixtureDataset(self.packed, plan, self.seq_len, self.splits)
         train_loader = DataLoader(train_ds, batch_size=self.batch_size, shuffle=False, drop_last=True)
@@ -329,12 +338,6 @@ class PretrainObjective:
         kwargs["callbacks"] = [callback, *extra.pop("callbacks", [])]  # the user's too, never instead
         kwargs.update(extra)
         return L.Trainer(**kwargs)
-
-
-def run_seed(seed: int, trial_number: int) -> int:
-    """The seed of trial ``trial_number``'s run in a study seeded ``seed``: independent draws
-    for different trials, the same for the same trial (a retried or resumed run repeats itself)."""
-    return int(np.random.SeedSequence([int(seed), int(trial_number)]).generate_state(1)[0])
 
 
 def planned_stop(trial: optuna.Trial, steps: int) -> int | None:
