@@ -14,8 +14,7 @@ the effect of a mixture at a small scale or an early step relates to its effect 
 learned from the data, and may be weak or of opposite sign (``corr`` between two fidelities can be
 negative), unlike a product kernel whose cross-fidelity correlation is always positive.  At the
 target (z = 0) the effect is ``g0``.  ``k_curve`` models the shared learning curve of all mixtures;
-the mean is a power law with a floor in parameters and in steps (:class:`FidelityPowerLawMean`),
-which flattens beyond the runs unless the data says otherwise.
+the mean is linear in (z_scale, z_step): a scaling law in log space.
 
 Noise (``kind="coregionalized"``): one offset per run, shared by all its reports, beside
 independent per-report noise (:class:`RunEffectLikelihood`).  A run's reports differ from its
@@ -263,39 +262,17 @@ class MixtureOnlyKernel(_FlatKernel):
         return self.inner.forward(x1[..., :k], x2[..., :k], diag=diag)
 
 
-class FidelityPowerLawMean(Mean):
-    """``c0 + c1 h(z_scale; a) + c2 h(z_step; b)`` with ``h(z; a) = (1 - exp(-a z)) / a``.
-
-    A power law in parameters and in steps with a floor (``L = E + A N^-alpha``): in the
-    fidelity coordinates ``A N^-alpha`` is an exponential in ``z``, and ``h`` is that curve
-    shifted to 0 at the target, with slope 1 there.  At ``a -> 0`` it is the straight line of a
-    power law without floor, which extrapolates the trend in log scale for ever; the prior on
-    the rates (median 1: a Chinchilla-like exponent of 0.3 over 1.7 decades of scale) makes the
-    trend flatten beyond the runs unless the data says it does not.  Where the target lies
-    beyond the runs, the straight line put the truth above the prediction (mean z > 0).
-    """
+class FidelityLinearMean(Mean):
+    """c0 + c1 z_scale + c2 z_step: a power law in parameters and steps, in log space."""
 
     def __init__(self, n_weights: int) -> None:
         super().__init__()
         self.n_weights = n_weights
         self.register_parameter("weights", torch.nn.Parameter(torch.zeros(2, dtype=DTYPE)))
         self.register_parameter("bias", torch.nn.Parameter(torch.zeros(1, dtype=DTYPE)))
-        self.register_parameter("raw_rates", torch.nn.Parameter(torch.zeros(2, dtype=DTYPE)))
-        self.register_constraint("raw_rates", Interval(1e-4, 20.0))
-        self.register_prior("rates_prior", LogNormalPrior(0.0, 0.75), lambda m: m.rates, lambda m, v: m._set_rates(v))
-        self._set_rates(torch.ones(2, dtype=DTYPE))  # the prior's median
-
-    @property
-    def rates(self) -> torch.Tensor:
-        return self.raw_rates_constraint.transform(self.raw_rates)
-
-    def _set_rates(self, value: torch.Tensor) -> None:
-        self.initialize(raw_rates=self.raw_rates_constraint.inverse_transform(torch.as_tensor(value, dtype=DTYPE)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = x[..., self.n_weights :]
-        rates = self.rates
-        return (-torch.expm1(-rates * z) / rates) @ self.weights + self.bias
+        return x[..., self.n_weights :] @ self.weights + self.bias
 
 
 class SumKernel(_FlatKernel):
@@ -310,7 +287,7 @@ class SumKernel(_FlatKernel):
 def _build_modules(kind: str, n_weights: int) -> tuple[Kernel, Mean]:
     if kind == "coregionalized":
         covar = SumKernel(CoregionalizedFidelityKernel(n_weights), CurveKernel(n_weights))
-        return covar, FidelityPowerLawMean(n_weights)
+        return covar, FidelityLinearMean(n_weights)
     if kind == "product-rbf":
         covar = ScaleKernel(
             RBFKernel(ard_num_dims=n_weights + 2, lengthscale_prior=LogNormalPrior(math.log(0.5), 1.0))
