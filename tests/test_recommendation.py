@@ -188,6 +188,9 @@ def test_a_target_beyond_the_runs_reports_how_far_and_how_well_scale_extrapolate
     assert any(n.startswith("leave-top-scale-out") for n in rec.notes)
     lo, hi = rec.interval(0.9)
     assert lo < rec.mean < hi
+    # the extrapolation, widened by the leave-top-scale-out errors, covers the truth at the target
+    truth = float(world.loss(np.array([rec.mixture[d] for d in domains]), 4 * scales[-1], step))
+    assert lo <= truth <= hi, (lo, truth, hi)
 
 
 def test_scale_fan_reaches_the_target_with_intervals_that_widen_beyond_the_runs():
