@@ -155,13 +155,19 @@ UNMEASURED_NOTE = (
     f"after {REPLICATES_AFTER[0]} complete runs there)"
 )
 
+IGNORED_NOTE = (
+    "the study's runs share one seed, but a seed replicate ran with that same seed: have the objective train "
+    "with optuna_adso.trial_seed(trial, seed), which hands a replicate a new seed; until then the std leaves "
+    "out that seed's luck and no more replicates are scheduled"
+)
+
 
 def luck_note(model: StudyModel, luck: SeedScatter | None) -> str | None:
     """What a user should read about seed luck beside an interval, if anything."""
     if luck is not None:
         return luck.describe()
     if model.objective is None and runs_share_a_seed(model):
-        return UNMEASURED_NOTE
+        return IGNORED_NOTE if replicates_ignored(model) else UNMEASURED_NOTE
     return None
 
 
@@ -177,20 +183,36 @@ def replicates_scheduled(model: StudyModel) -> tuple[int, int]:
     return live, total
 
 
+def replicates_ignored(model: StudyModel) -> bool:
+    """Whether a complete replicate ran with the seed of the run it repeats (or recorded none):
+    the objective does not hand replicates a new seed (it does not call :func:`trial_seed`), so
+    more of them would only repeat runs."""
+    by_number = {t.number: t for t in model.trials}
+    for t in model.trials:
+        number = records.replicate_of(t.system_attrs)
+        if number is None or t.state != TrialState.COMPLETE or number not in by_number:
+            continue
+        seed = records.run_seed_of(t)
+        if seed is None or seed == records.run_seed_of(by_number[number]):
+            return True
+    return False
+
+
 def replicate_due(model: StudyModel, predicted: Callable[[np.ndarray], np.ndarray]) -> FrozenTrial | None:
     """The complete anchor run whose mixture a seed replicate should repeat now, or None.
 
     Due when the study's runs share one seed and fewer replicates are running or complete than
     :data:`REPLICATES_AFTER` asks for at its number of complete anchor runs (at most twice that
-    many are ever scheduled).  The run chosen is
-    the one whose mixture ``predicted`` (weights -> predicted value at the anchor, lower is
-    better) puts first among those no replicate has repeated yet: the mixture the answer rests
-    on.  It was selected on its luck among others, so its replicate rather overstates the
+    many are ever scheduled), and no replicate has shown that the objective ignores them
+    (:func:`replicates_ignored`).  The run chosen is the one whose mixture ``predicted``
+    (weights -> predicted value at the anchor, lower is better) puts first among those no
+    replicate has repeated yet: the mixture the answer rests on.  It was selected on its luck among others, so its replicate rather overstates the
     scatter than understates it.
     """
-    if not runs_share_a_seed(model):
+    if not runs_share_a_seed(model) or replicates_ignored(model):
         return None
-    runs = [t for t in complete_anchor_runs(model) if records.run_seed_of(t) is not None]
+    runs = [t for t in complete_anchor_runs(model)
+            if records.run_seed_of(t) is not None and not records.is_seed_replicate(t)]
     due = sum(1 for n in REPLICATES_AFTER if len(runs) >= n)
     live, total = replicates_scheduled(model)
     if live >= due or total >= 2 * due:

@@ -34,13 +34,17 @@ def seed_luck(w: np.ndarray, seed: int) -> np.ndarray:
 def make_objective(*, record: str):
     """Full runs at 1e7 (cheap, unrelated effect) and 1e9 (the target) reporting at 50 and 100
     steps.  ``record``: "shared" trains every run with seed 0 unless the sampler asks for a
-    replicate (``trial_seed``); "own" gives every trial a seed of its own."""
+    replicate (``trial_seed``); "ignoring" trains every run with seed 0 whatever the sampler
+    asks; "own" gives every trial a seed of its own."""
 
     def objective(trial: optuna.Trial) -> float:
         mix = adso.suggest_mixture(trial, "mix", DOMAINS)
         size = adso.suggest_scale(trial, "model_size", [1e7, 1e9])
         if record == "shared":
             seed = adso.trial_seed(trial, 0)
+        elif record == "ignoring":  # records one seed but never asks trial_seed for a replicate's
+            seed = 0
+            trial.set_user_attr("seed", seed)
         else:
             seed = run_seed(0, trial.number)
             trial.set_user_attr("seed", seed)
@@ -150,3 +154,12 @@ def test_the_pruner_lets_a_seed_replicate_run_to_the_end():
     assert pruner.prune(study, study.trials[-1])
     records.write_replicate_of(study, trial, 0)
     assert not pruner.prune(study, study.trials[-1])
+
+
+def test_an_objective_that_ignores_replicates_gets_one_and_is_told_how_to_take_part():
+    """A replicate that ran with the study's seed repeated a run: no more are scheduled, and
+    recommend says what the objective must call."""
+    study = run_study("ignoring", n_trials=20)
+    assert len(replicates(study)) == 1
+    notes = adso.recommend(study).notes
+    assert any("trial_seed" in note for note in notes), notes
