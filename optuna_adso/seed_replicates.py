@@ -211,8 +211,7 @@ def replicate_due(model: StudyModel, predicted: Callable[[np.ndarray], np.ndarra
     """
     if not runs_share_a_seed(model) or replicates_ignored(model):
         return None
-    runs = [t for t in complete_anchor_runs(model)
-            if records.run_seed_of(t) is not None and not records.is_seed_replicate(t)]
+    runs = [t for t in complete_anchor_runs(model) if records.run_seed_of(t) is not None]
     due = sum(1 for n in REPLICATES_AFTER if len(runs) >= n)
     live, total = replicates_scheduled(model)
     if live >= due or total >= 2 * due:
