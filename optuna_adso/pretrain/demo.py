@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
                      args.seed_per_trial, not args.no_seed_replicates)
     best = adso.recommend(study)
     print(best)
+    for note in best.notes:  # what the answer rests on: the hedge, the widening, the seed's luck
+        print(f"  - {note}")
     print(summary(study))
     if not args.no_check:
         check_seed = args.seed + 1 if args.check_seed is None else args.check_seed
