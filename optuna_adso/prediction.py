@@ -165,8 +165,7 @@ def predict(
     noise_std = math.sqrt(max(fitted.surrogate.noise_variance, 0.0))
     luck = seed_replicates.shared_luck(model) if z in ((0.0, 0.0), model.anchor_z()) else None
     if luck is not None:  # runs that share one seed: their luck is in every value the GP saw
-        var = var + luck.variance
-        noise_std = max(noise_std, luck.std)
+        var, noise_std = luck.added_to(var, noise_std)
     return [
         Prediction(dict(zip(model.spec.domains, map(float, w))), sign * float(m), math.sqrt(max(float(v), 0.0)),
                    noise_std, dict(asked))

@@ -123,7 +123,7 @@ class ADSOPruner(BasePruner):
         planned = records.planned_stop(trial.system_attrs)
         if planned is not None and step >= planned:
             return self._stop(study, trial, {"rule": "planned_stop", "step": step, "planned_stop_step": planned})
-        if records.replicate_of(trial.system_attrs) is not None:
+        if records.is_seed_replicate(trial):
             return False  # a seed replicate measures a seed's luck: stopped early, it measures nothing
         if self._before_model_judges(study, step) or not self._checkpoint(study, trial, step):
             return False

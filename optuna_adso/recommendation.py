@@ -246,8 +246,8 @@ def _recommend(
                  else math.sqrt(max(answering.noise_variance, 0.0)))
     luck = None if sampled else seed_replicates.shared_luck(model)
     if luck is not None:  # runs that share one seed: their luck is in every value the GP saw
-        std = math.sqrt(std * std + luck.variance)
-        noise_std = max(noise_std, luck.std)
+        var, noise_std = luck.added_to(std * std, noise_std)
+        std = math.sqrt(var)
     note = seed_replicates.luck_note(model, luck)
     if note is not None:
         notes.append(note)

@@ -31,7 +31,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -82,6 +82,11 @@ class SeedScatter:
     def std(self) -> float:
         return math.sqrt(self.variance)
 
+    def added_to(self, variance: Any, noise_std: float) -> tuple[Any, float]:
+        """An expected value's variance (a float or an array) and one run's noise std, with the
+        seed's luck added: the GP took the shared luck for signal, and a new seed brings its own."""
+        return variance + self.variance, max(noise_std, self.std)
+
     def describe(self) -> str:
         return (f"the study's runs share one seed: a new seed moves a run by sd {self.std:.4g} (measured on "
                 f"{self.n_mixtures} replicated mixture(s), {self.dof} degree(s) of freedom); added to the "
@@ -104,13 +109,9 @@ def pooled_scatter(groups: Sequence[Sequence[float]]) -> SeedScatter | None:
 
 
 def complete_anchor_runs(model: StudyModel) -> list[FrozenTrial]:
-    """The runs at the anchor scale that completed its final step (what replicates repeat)."""
-    final = model.target.step
-    return [
-        t for t in model.trials
-        if t.state == TrialState.COMPLETE and t.value is not None and model.at_anchor_scale(t)
-        and (t.last_step is None or t.last_step >= final) and model.held_points[t.number] is not None
-    ]
+    """The complete anchor trials, replicates included, that have a value and a known mixture."""
+    held = model.held_points
+    return [t for t in model.complete_anchor_trials() if t.value is not None and held[t.number] is not None]
 
 
 def _mixture_key(model: StudyModel, t: FrozenTrial) -> tuple[float, ...]:
@@ -176,7 +177,7 @@ def replicates_scheduled(model: StudyModel) -> tuple[int, int]:
     failed measured nothing and may be scheduled again, but not without end."""
     live, total = 0, 0
     for t in model.trials:
-        if records.replicate_of(t.system_attrs) is None:
+        if not records.is_seed_replicate(t):
             continue
         total += 1
         live += t.state in (TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE)
@@ -206,8 +207,8 @@ def replicate_due(model: StudyModel, predicted: Callable[[np.ndarray], np.ndarra
     many are ever scheduled), and no replicate has shown that the objective ignores them
     (:func:`replicates_ignored`).  The run chosen is the one whose mixture ``predicted``
     (weights -> predicted value at the anchor, lower is better) puts first among those no
-    replicate has repeated yet: the mixture the answer rests on.  It was selected on its luck among others, so its replicate rather overstates the
-    scatter than understates it.
+    replicate has repeated yet: the mixture the answer rests on.  It was selected on its luck
+    among others, so its replicate rather overstates the scatter than understates it.
     """
     if not runs_share_a_seed(model) or replicates_ignored(model):
         return None
@@ -216,8 +217,8 @@ def replicate_due(model: StudyModel, predicted: Callable[[np.ndarray], np.ndarra
     live, total = replicates_scheduled(model)
     if live >= due or total >= 2 * due:
         return None
-    replicated = {_mixture_key(model, t) for t in model.trials if records.replicate_of(t.system_attrs) is not None
-                  and model.held_points.get(t.number) is not None}
+    replicated = {_mixture_key(model, t) for t in model.trials
+                  if records.is_seed_replicate(t) and model.held_points.get(t.number) is not None}
     fresh = [t for t in runs if _mixture_key(model, t) not in replicated]
     if not fresh:
         return None

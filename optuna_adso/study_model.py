@@ -729,15 +729,20 @@ class StudyModel:
         scale = trial_scale(trial, self.scale, self.target.run_scale)
         return scale is not None and math.isclose(scale, self.anchor_scale)
 
-    def complete_anchor_runs(self) -> int:
-        """Finished runs at the anchor scale that reported its final step: the runs the held-out
-        test of :mod:`optuna_adso.fidelity_trust` is scored at."""
+    def complete_anchor_trials(self) -> list[FrozenTrial]:
+        """Finished trials at the anchor scale that reported its final step, seed replicates
+        included."""
         final = self.target.step
-        return sum(
-            1 for t in self.trials
+        return [
+            t for t in self.trials
             if t.state == TrialState.COMPLETE and self.at_anchor_scale(t)
-            and (t.last_step is None or t.last_step >= final) and not records.is_seed_replicate(t)
-        )
+            and (t.last_step is None or t.last_step >= final)
+        ]
+
+    def complete_anchor_runs(self) -> int:
+        """The complete anchor trials the model sees (seed replicates are left out of it): the
+        runs the held-out test of :mod:`optuna_adso.fidelity_trust` is scored at."""
+        return sum(1 for t in self.complete_anchor_trials() if not records.is_seed_replicate(t))
 
     def check_anchor(self, fitted: FittedSurrogate, *, now: int, maxiter: int | None = None) -> AnchorCheck:
         """Test, at the anchor runs, whether the cheap data helps predict them (see
