@@ -128,7 +128,9 @@ def predict(
     otherwise (e.g. ``{"model_size": 150e6, "step": 5000}``).
 
     The GP is conditioned on every observation of the study with its stored hyperparameters (no
-    refit), as :func:`~optuna_adso.recommend` does.  Bad mixtures (unknown or missing domains,
+    refit), as :func:`~optuna_adso.recommend` does; where the target lies beyond the largest
+    runnable scale it is the GP whose mean is a power law with a floor
+    (:meth:`~optuna_adso.study_model.StudyModel.fit_stated`).  Bad mixtures (unknown or missing domains,
     negative weights, weights that do not sum to 1) are refused before any compute.
     ``objective``: predict another objective than the study's (see :func:`~optuna_adso.recommend`),
     from the runs' per-domain values.  Where the study's runs share one seed, the seed-to-seed
@@ -156,9 +158,14 @@ def predict(
                 ]
     except SurrogateFitError as exc:
         raise ValueError(f"the study has no model to predict with yet ({exc})") from None
-    x = np.column_stack([rows, np.broadcast_to(np.array(z), (len(rows), 2))])
-    mean, var = fitted.surrogate.predict(x)
     with single_threaded():
+        if not model.target_runnable:  # a power law with a floor states values, not a straight line
+            try:
+                fitted = model.fit_stated(fitted, now=len(model.trials), maxiter=0)
+            except SurrogateFitError:
+                pass  # the search's GP states them
+        x = np.column_stack([rows, np.broadcast_to(np.array(z), (len(rows), 2))])
+        mean, var = fitted.surrogate.predict(x)
         inside, beyond = std_inflation(model, fitted)
     var = var * (beyond if z == (0.0, 0.0) else inside) ** 2
     sign = -1.0 if model.maximize else 1.0

@@ -31,7 +31,7 @@ from optuna_adso.objectives import DomainConstraint, MeanLoss, MixtureObjective
 from optuna_adso.pool import nearest_member
 from optuna_adso.prediction import normal_interval
 from optuna_adso.space import trial_weights
-from optuna_adso.study_model import SettingsSource, StudyModel, measured_at_anchor, settings_for_study
+from optuna_adso.study_model import FittedSurrogate, SettingsSource, StudyModel, measured_at_anchor, settings_for_study
 from optuna_adso.surrogate import MultiFidelitySurrogate, SurrogateFitError, inputs_at, single_threaded
 
 
@@ -224,7 +224,10 @@ def _recommend(
             notes.append(note)
     extrapolation = None
     if goal != (0.0, 0.0):
-        extrapolation = check_extrapolation(fit_model, fitted)
+        # Beyond the runs, the GP with a power law with a floor as its mean states the value
+        # (:meth:`StudyModel.fit_stated`); the search's straight line chose the mixture.
+        stated = fitted if sampled else _stated(fit_model, fitted, n_trials, notes)
+        extrapolation = check_extrapolation(fit_model, stated)
         if extrapolation is not None:
             notes.append(extrapolation.describe())
         if sampled:
@@ -232,8 +235,8 @@ def _recommend(
             m_t, s_t = at_target.moments(w[None])
             mean, std = float(m_t[0]), float(s_t[0])
         else:
-            at_target_mean, at_target_var = fitted.surrogate.predict_target(w[None])
-            answering = fitted.surrogate  # beyond the runs the study's GP answers, as predict's does
+            at_target_mean, at_target_var = stated.surrogate.predict_target(w[None])
+            answering = stated.surrogate  # beyond the runs the stating GP answers, as predict's does
             calibration = check.trust.inflation(anchor_only=False)
             mean, std = float(at_target_mean[0]), math.sqrt(float(at_target_var[0]))
         if extrapolation is not None:
@@ -267,6 +270,15 @@ def _recommend(
         beyond_data=settings.target.run_scale / model.anchor_scale,
         extrapolation=extrapolation,
     )
+
+
+def _stated(model: StudyModel, fitted: FittedSurrogate, now: int, notes: list[str]) -> FittedSurrogate:
+    """The GP that states values beyond the runs, or ``fitted`` (with a note) where it cannot be fitted."""
+    try:
+        return model.fit_stated(fitted, now=now, maxiter=0)
+    except SurrogateFitError as exc:
+        notes.append(f"the scaling-law GP could not be fitted ({exc}): the search's GP states the value")
+        return fitted
 
 
 def _no_model_yet(model: StudyModel, spent: float, target: dict[str, float], n_trials: int,

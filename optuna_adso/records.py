@@ -262,10 +262,18 @@ OWN_RUNS_SUFFIX = "+own"
 were imported (see :meth:`optuna_adso.study_model.StudyModel.fit_surrogate`)."""
 
 
+STATED_SUFFIX = ":scaling-law"
+"""Kind suffix of the GP that states values beyond the runs, fitted beside the search's GP (see
+:meth:`optuna_adso.study_model.StudyModel.fit_stated`)."""
+
+
 def _gp_state_key(kind: str) -> str:
     """The study's model and the anchor-only hedge (kind "mixture") are stored side by side, and
-    so are the models of a per-domain objective (kind ``"<kind>@<objective key>"``) and the
-    models of a study's own runs (kind ``"<kind>+own"``)."""
+    so are the models of a per-domain objective (kind ``"<kind>@<objective key>"``), the
+    models of a study's own runs (kind ``"<kind>+own"``) and the GP that states values beyond
+    the runs (kind ``"<kind>:scaling-law"``)."""
+    if kind.endswith(STATED_SUFFIX):
+        return _gp_state_key(kind[: -len(STATED_SUFFIX)]) + STATED_SUFFIX
     own = kind.endswith(OWN_RUNS_SUFFIX)
     kind = kind[: -len(OWN_RUNS_SUFFIX)] if own else kind
     base, _, objective = kind.partition("@")

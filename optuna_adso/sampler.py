@@ -28,7 +28,7 @@ from optuna_adso.cost import ScaleTimesSteps
 from optuna_adso.proposer import Proposer
 from optuna_adso.space import ScaleSpec, mixture_specs_from_attrs, scale_specs_from_attrs
 from optuna_adso.startup import n_startup, startup_proposal, startup_weights
-from optuna_adso.study_model import StudyModel, StudySettings, Target
+from optuna_adso.study_model import FittedSurrogate, StudyModel, StudySettings, Target
 from optuna_adso.surrogate import SurrogateFitError, single_threaded
 from optuna_adso.validation import as_int, as_optional_int
 
@@ -256,6 +256,17 @@ class ADSOSampler(BaseSampler):
         number = trial.number if model is None else model.own_number(trial.number)
         return np.random.default_rng([self._seed, number, stream])
 
+    @staticmethod
+    def _store_stated(study: Study, trial: FrozenTrial, model: StudyModel, fitted: FittedSurrogate) -> None:
+        """Re-fit the GP that states values beyond the runs when the search's GP is re-fitted, and
+        store its hyperparameters, so that ``recommend`` and ``predict`` only condition it."""
+        try:
+            stated = model.fit_stated(fitted, now=trial.number)
+        except SurrogateFitError:
+            return  # they fit it themselves
+        if stated is not fitted and stated.refitted:
+            records.write_gp_state(study, trial, stated.state_kind, stated.surrogate.state(), trial.number)
+
     def _propose(self, study: Study, trial: FrozenTrial, model: StudyModel) -> Proposal:
         """Fit, propose, claim; a startup proposal until the model has enough to go on."""
         held = model.held_points
@@ -279,6 +290,8 @@ class ADSOSampler(BaseSampler):
             records.write_gp_state(study, trial, fitted.state_kind, fitted.surrogate.state(), trial.number)
         for kind, state in fitted.side_states:
             records.write_gp_state(study, trial, kind, state, trial.number)
+        if fitted.refitted and not model.target_runnable:
+            self._store_stated(study, trial, model, fitted)
         check = model.check_anchor(fitted, now=trial.number) if model.settings.method == "adso" else None
         if check is not None and check.refitted and check.anchor_only is not None:
             records.write_gp_state(study, trial, model.anchor_state_kind, check.anchor_only.state(), trial.number)

@@ -34,9 +34,11 @@ def plot_scale_fan(
     with single_threaded():
         try:
             fitted = model.fit_surrogate(np.random.default_rng(0), now=len(model.trials), maxiter=0)
+            best = incumbent_weights(fitted.surrogate, fitted.observations.weights, n=top)
+            if not model.target_runnable:  # the GP that states values beyond the runs, as predict()'s
+                fitted = model.fit_stated(fitted, now=len(model.trials), maxiter=0)
         except SurrogateFitError as exc:
             raise ValueError(f"the study has no model to plot yet ({exc})") from None
-        best = incumbent_weights(fitted.surrogate, fitted.observations.weights, n=top)
         inside, beyond = std_inflation(model, fitted)  # widened as predict() widens
     largest = max(model.scale_choices)
     scales = np.geomspace(min(model.scale_choices), max(target.scale, largest), n_scales)

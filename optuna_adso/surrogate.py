@@ -16,6 +16,11 @@ negative), unlike a product kernel whose cross-fidelity correlation is always po
 target (z = 0) the effect is ``g0``.  ``k_curve`` models the shared learning curve of all mixtures;
 the mean is linear in (z_scale, z_step): a scaling law in log space.
 
+``kind="coregionalized-scaling-law"``: the same kernel and noise, with a power law with a floor in
+parameters and steps as the mean (:class:`FidelityPowerLawMean`).  It states values beyond the
+runs, where a straight line in log scale runs on for ever (see
+:meth:`optuna_adso.study_model.StudyModel.fit_stated`); the search keeps the straight line.
+
 Noise (``kind="coregionalized"``): one offset per run, shared by all its reports, beside
 independent per-report noise (:class:`RunEffectLikelihood`).  A run's reports differ from its
 mixture's expected curve by much more than they differ from each other: a GP told that the
@@ -275,6 +280,40 @@ class FidelityLinearMean(Mean):
         return x[..., self.n_weights :] @ self.weights + self.bias
 
 
+class FidelityPowerLawMean(Mean):
+    """``c0 + c1 h(z_scale; a) + c2 h(z_step; b)`` with ``h(z; a) = (1 - exp(-a z)) / a``.
+
+    A power law with a floor in parameters and in steps (``L = E + A N^-alpha``, as Data Mixing
+    Laws and the mixture scaling laws fit): in the fidelity coordinates ``A N^-alpha`` is an
+    exponential in ``z``, and ``h`` is that curve shifted to 0 at the target with slope 1 there.
+    As ``a -> 0`` it is :class:`FidelityLinearMean`'s straight line, which extrapolates the trend
+    for ever; the rates' prior (log-normal, median 1: a Chinchilla-like exponent of 0.3 over the
+    1.7 decades of a 20M-1B ladder) makes the trend flatten beyond the runs unless the data says
+    it does not.
+    """
+
+    def __init__(self, n_weights: int) -> None:
+        super().__init__()
+        self.n_weights = n_weights
+        self.register_parameter("weights", torch.nn.Parameter(torch.zeros(2, dtype=DTYPE)))
+        self.register_parameter("bias", torch.nn.Parameter(torch.zeros(1, dtype=DTYPE)))
+        self.register_parameter("raw_rates", torch.nn.Parameter(torch.zeros(2, dtype=DTYPE)))
+        self.register_constraint("raw_rates", Interval(1e-4, 20.0))
+        self.register_prior("rates_prior", LogNormalPrior(0.0, 0.75), lambda m: m.rates, lambda m, v: m._set_rates(v))
+        self._set_rates(torch.ones(2, dtype=DTYPE))  # the prior's median
+
+    @property
+    def rates(self) -> torch.Tensor:
+        return self.raw_rates_constraint.transform(self.raw_rates)
+
+    def _set_rates(self, value: torch.Tensor) -> None:
+        self.initialize(raw_rates=self.raw_rates_constraint.inverse_transform(torch.as_tensor(value, dtype=DTYPE)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rates = self.rates
+        return (-torch.expm1(-rates * x[..., self.n_weights :]) / rates) @ self.weights + self.bias
+
+
 class SumKernel(_FlatKernel):
     def __init__(self, a: Kernel, b: Kernel) -> None:
         super().__init__()
@@ -284,10 +323,15 @@ class SumKernel(_FlatKernel):
         return self.a.forward(x1, x2, diag=diag) + self.b.forward(x1, x2, diag=diag)
 
 
+COREGIONALIZED_KINDS = ("coregionalized", "coregionalized-scaling-law")
+"""The kinds with the coregionalized kernel and one offset per run (they differ in the mean)."""
+
+
 def _build_modules(kind: str, n_weights: int) -> tuple[Kernel, Mean]:
-    if kind == "coregionalized":
+    if kind in COREGIONALIZED_KINDS:
         covar = SumKernel(CoregionalizedFidelityKernel(n_weights), CurveKernel(n_weights))
-        return covar, FidelityLinearMean(n_weights)
+        mean = FidelityLinearMean(n_weights) if kind == "coregionalized" else FidelityPowerLawMean(n_weights)
+        return covar, mean
     if kind == "product-rbf":
         covar = ScaleKernel(
             RBFKernel(ard_num_dims=n_weights + 2, lengthscale_prior=LogNormalPrior(math.log(0.5), 1.0))
@@ -295,7 +339,7 @@ def _build_modules(kind: str, n_weights: int) -> tuple[Kernel, Mean]:
         return covar, gpytorch.means.LinearMean(n_weights + 2)
     if kind == "mixture":
         return MixtureOnlyKernel(n_weights), gpytorch.means.ConstantMean()
-    raise ValueError(f"unknown surrogate kind {kind!r}; expected 'coregionalized', 'product-rbf' or 'mixture'")
+    raise ValueError(f"unknown surrogate kind {kind!r}; expected one of {[*COREGIONALIZED_KINDS, 'product-rbf', 'mixture']}")
 
 
 def same_run_matrix(groups: np.ndarray | None, n: int) -> torch.Tensor:
@@ -352,7 +396,7 @@ def training_noise(likelihood: gpytorch.likelihoods.GaussianLikelihood, n: int) 
 
 
 def _likelihood(kind: str, groups: np.ndarray | None, n: int) -> gpytorch.likelihoods.GaussianLikelihood:
-    if kind == "coregionalized":
+    if kind in COREGIONALIZED_KINDS:
         return RunEffectLikelihood(groups, n, _noise_prior(kind))
     return gpytorch.likelihoods.GaussianLikelihood(noise_prior=_noise_prior(kind), noise_constraint=GreaterThan(1e-6))
 

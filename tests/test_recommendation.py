@@ -217,3 +217,57 @@ def test_scale_fan_reaches_the_target_with_intervals_that_widen_beyond_the_runs(
     assert lines[0].x[-1] == pytest.approx(4 * scales[-1])
     width = np.array(bands[0].y[:8]) - np.array(bands[0].y[8:])[::-1]
     assert width[-1] > width[np.argmin(np.abs(np.log(np.array(lines[0].x) / scales[-1])))]  # wider at the target
+
+
+def _beyond_study(n_trials: int = 12) -> tuple[optuna.Study, object, list[str], list[float], int]:
+    from optuna_adso.simulated import SimulatedWorld
+
+    world = SimulatedWorld(seed=6, k=3, target_factor=4.0)
+    domains, scales, step = ["a", "b", "c"], world.scales[:3], 4000
+
+    def objective(trial):
+        w = adso.suggest_mixture(trial, "mix", domains)
+        n = adso.suggest_scale(trial, "n", scales)
+        for s in range(1000, step + 1, 1000):
+            value = float(world.loss(np.array([w[d] for d in domains]), n, s))
+            trial.report(value, s)
+        return value
+
+    sampler = adso.ADSOSampler({"n": 4 * scales[-1], "step": step}, cost=lambda p, s: world.cost(p["n"], s), seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(objective, n_trials=n_trials)
+    return study, world, domains, scales, step
+
+
+def test_beyond_the_runs_the_scaling_law_gp_states_the_values():
+    """The search's GP (a straight line in log scale) picks the mixture; the GP with a power law
+    with a floor, re-fitted by the sampler on the search's schedule and stored under its own key,
+    states its value and every prediction of a study whose target cannot be run."""
+    from optuna_adso import records
+    from optuna_adso.study_model import StudyModel
+
+    study, _, domains, _, _ = _beyond_study()
+    model = StudyModel.of(study)
+    assert records.latest_gp_state(study.trials, model.state_kind + records.STATED_SUFFIX) is not None
+    fitted = model.fit_surrogate(np.random.default_rng(0), now=len(study.trials), maxiter=0)
+    stated = model.fit_stated(fitted, now=len(study.trials), maxiter=0)
+    assert stated.surrogate.kind == "coregionalized-scaling-law" and not stated.refitted  # stored, not re-fitted
+    rec = adso.recommend(study)
+    w = np.array([[rec.mixture[d] for d in domains]])
+    stated_mean = float(stated.surrogate.predict_target(w)[0][0])
+    line_mean = float(fitted.surrogate.predict_target(w)[0][0])
+    assert rec.mean == pytest.approx(stated_mean, abs=1e-9)
+    assert adso.predict(study, rec.mixture)[0].mean == pytest.approx(stated_mean, abs=1e-9)
+    assert abs(stated_mean - line_mean) > 1e-6  # two models, not one under two names
+
+
+def test_a_runnable_target_is_stated_by_the_search_gp(tmp_path):
+    from optuna_adso import records
+    from optuna_adso.study_model import StudyModel
+
+    study = _study(tmp_path, 8)
+    model = StudyModel.of(study)
+    assert records.latest_gp_state(study.trials, model.state_kind + records.STATED_SUFFIX) is None
+    fitted = model.fit_surrogate(np.random.default_rng([0, model.n_own_trials]), now=len(study.trials), maxiter=0)
+    w = {d: 1.0 / len(DOMAINS) for d in DOMAINS}
+    assert adso.predict(study, w)[0].mean == pytest.approx(float(fitted.surrogate.predict_target(np.full((1, 3), 1 / 3))[0][0]))
