@@ -165,7 +165,8 @@ def test_leave_top_scale_out_measures_extrapolation_on_arrays():
     assert leave_top_scale_out(gp, x, y, below, top[:1]) is None  # one held-out run says nothing
 
 
-def test_a_target_beyond_the_runs_reports_how_far_and_how_well_scale_extrapolates():
+def _beyond_study(n_trials: int = 12) -> tuple[optuna.Study, object, list[str], list[float], int]:
+    """A study of a simulated world whose target (4x its largest scale) cannot be run."""
     from optuna_adso.simulated import SimulatedWorld
 
     world = SimulatedWorld(seed=6, k=3, target_factor=4.0)
@@ -181,7 +182,12 @@ def test_a_target_beyond_the_runs_reports_how_far_and_how_well_scale_extrapolate
 
     sampler = adso.ADSOSampler({"n": 4 * scales[-1], "step": step}, cost=lambda p, s: world.cost(p["n"], s), seed=0)
     study = optuna.create_study(sampler=sampler)
-    study.optimize(objective, n_trials=12)
+    study.optimize(objective, n_trials=n_trials)
+    return study, world, domains, scales, step
+
+
+def test_a_target_beyond_the_runs_reports_how_far_and_how_well_scale_extrapolates():
+    study, world, domains, scales, step = _beyond_study()
     rec = adso.recommend(study)
     assert rec.beyond_data == pytest.approx(4.0)
     assert rec.extrapolation is not None and rec.extrapolation.n_runs >= 2
@@ -217,26 +223,6 @@ def test_scale_fan_reaches_the_target_with_intervals_that_widen_beyond_the_runs(
     assert lines[0].x[-1] == pytest.approx(4 * scales[-1])
     width = np.array(bands[0].y[:8]) - np.array(bands[0].y[8:])[::-1]
     assert width[-1] > width[np.argmin(np.abs(np.log(np.array(lines[0].x) / scales[-1])))]  # wider at the target
-
-
-def _beyond_study(n_trials: int = 12) -> tuple[optuna.Study, object, list[str], list[float], int]:
-    from optuna_adso.simulated import SimulatedWorld
-
-    world = SimulatedWorld(seed=6, k=3, target_factor=4.0)
-    domains, scales, step = ["a", "b", "c"], world.scales[:3], 4000
-
-    def objective(trial):
-        w = adso.suggest_mixture(trial, "mix", domains)
-        n = adso.suggest_scale(trial, "n", scales)
-        for s in range(1000, step + 1, 1000):
-            value = float(world.loss(np.array([w[d] for d in domains]), n, s))
-            trial.report(value, s)
-        return value
-
-    sampler = adso.ADSOSampler({"n": 4 * scales[-1], "step": step}, cost=lambda p, s: world.cost(p["n"], s), seed=0)
-    study = optuna.create_study(sampler=sampler)
-    study.optimize(objective, n_trials=n_trials)
-    return study, world, domains, scales, step
 
 
 def test_beyond_the_runs_the_scaling_law_gp_states_the_values():
