@@ -637,15 +637,14 @@ class StudyModel:
         return replace(chosen, side_states=side, imported=verdict)
 
     def fit_stated(self, fitted: FittedSurrogate, *, now: int, maxiter: int | None = None) -> FittedSurrogate:
-        """The GP that states values beyond the runs: ``fitted``'s rows and values, with a power
-        law with a floor in parameters and steps as its mean
-        (:class:`~optuna_adso.surrogate.FidelityPowerLawMean`) and hyperparameters of its own,
+        """The GP that states values beyond the runs: ``fitted``'s rows and values, a scaling law
+        per mixture (a power law with a floor in parameters and steps as the mean and as each
+        mixture's trend; kind ``coregionalized-scaling-law``) and hyperparameters of its own,
         stored under their own key on the same schedule.
 
-        The mean is common to every mixture, so the search's straight line in log scale ranks
-        mixtures as well; but beyond the largest runnable scale a straight line runs on for
-        ever, and the values and intervals stated there came out too optimistic.  The search
-        keeps the straight line: with the power law it was better on one beyond-the-runs world
+        Beyond the largest runnable scale the search's straight lines in log scale run on for
+        ever, and the values and intervals stated there came out too optimistic (mean z +0.8).
+        The search keeps them: with a power-law mean it was better on one beyond-the-runs world
         and worse on others.  ``fitted`` itself for any other surrogate than the coregionalized one.
         """
         if fitted.surrogate.kind != "coregionalized":

@@ -16,9 +16,11 @@ negative), unlike a product kernel whose cross-fidelity correlation is always po
 target (z = 0) the effect is ``g0``.  ``k_curve`` models the shared learning curve of all mixtures;
 the mean is linear in (z_scale, z_step): a scaling law in log space.
 
-``kind="coregionalized-scaling-law"``: the same kernel and noise, with a power law with a floor in
-parameters and steps as the mean (:class:`FidelityPowerLawMean`).  It states values beyond the
-runs, where a straight line in log scale runs on for ever (see
+``kind="coregionalized-scaling-law"``: a scaling law per mixture, ``L(w, N) = E(w) + A(w) N^-a``.
+The mean is a power law with a floor in parameters and steps (:class:`FidelityPowerLawMean`), and
+so is the mixture effect's trend: ``phi(z) = [1, h(z_scale), h(z_step)]`` with ``h`` the same
+saturating curve (rates of their own).  It states values beyond the runs, where a straight line
+in log scale carries the common trend and every mixture's gain on for ever (see
 :meth:`optuna_adso.study_model.StudyModel.fit_stated`); the search keeps the straight line.
 
 Noise (``kind="coregionalized"``): one offset per run, shared by all its reports, beside
@@ -141,12 +143,24 @@ class CoregionalizedFidelityKernel(_FlatKernel):
     correlation between fidelities.  The residual ``s_r * k_r`` (an RBF over z) is the part that
     no other fidelity explains: without it, three cheap runs at a mixture would pin down its
     target value exactly, an overconfidence that makes a sampler never pay for the target.
+
+    ``saturating``: ``phi(z) = [1, h(z_scale; a), h(z_step; b)]`` (:func:`saturating`), each
+    mixture's effect a power law with a floor in scale and steps instead of a straight line in
+    log scale.  Inside the runs the two differ little; beyond them the straight line carries a
+    mixture's gain with scale on for ever.
     """
 
-    def __init__(self, n_weights: int, n_features: int = 3) -> None:
+    def __init__(self, n_weights: int, n_features: int = 3, saturating: bool = False) -> None:
         super().__init__()
         self.n_weights = n_weights
         self.n_features = n_features
+        self.saturating = saturating
+        if saturating:  # phi(z) = [1, h(z_scale; a), h(z_step; b)]: see FidelityPowerLawMean
+            self.register_parameter("raw_rates", torch.nn.Parameter(torch.zeros(2, dtype=DTYPE)))
+            self.register_constraint("raw_rates", Interval(1e-4, 20.0))
+            self.register_prior("rates_prior", LogNormalPrior(0.0, 0.75), lambda m: m.rates,
+                                lambda m, v: m._set_rates(v))
+            self._set_rates(torch.ones(2, dtype=DTYPE))
         self.mixture_kernel = MaternKernel(
             nu=2.5,
             ard_num_dims=n_weights,
@@ -184,8 +198,17 @@ class CoregionalizedFidelityKernel(_FlatKernel):
         lower = torch.tril(self.raw_factor)
         return lower @ lower.T + torch.diag(torch.nn.functional.softplus(self.raw_diag))
 
+    @property
+    def rates(self) -> torch.Tensor:
+        return self.raw_rates_constraint.transform(self.raw_rates)
+
+    def _set_rates(self, value: torch.Tensor) -> None:
+        self.initialize(raw_rates=self.raw_rates_constraint.inverse_transform(torch.as_tensor(value, dtype=DTYPE)))
+
     def _features(self, z: torch.Tensor) -> torch.Tensor:
         ones = torch.ones(z.shape[:-1] + (1,), dtype=z.dtype, device=z.device)
+        if self.saturating:
+            z = saturating(z[..., :2], self.rates)
         return torch.cat([ones, z[..., : self.n_features - 1]], dim=-1)
 
     def forward(self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params) -> torch.Tensor:
@@ -280,6 +303,12 @@ class FidelityLinearMean(Mean):
         return x[..., self.n_weights :] @ self.weights + self.bias
 
 
+def saturating(z: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+    """``h(z; a) = (1 - exp(-a z)) / a`` per fidelity coordinate: a power law with a floor in
+    parameters (or steps), shifted to 0 at the target with slope 1 there."""
+    return -torch.expm1(-rates * z) / rates
+
+
 class FidelityPowerLawMean(Mean):
     """``c0 + c1 h(z_scale; a) + c2 h(z_step; b)`` with ``h(z; a) = (1 - exp(-a z)) / a``.
 
@@ -310,8 +339,7 @@ class FidelityPowerLawMean(Mean):
         self.initialize(raw_rates=self.raw_rates_constraint.inverse_transform(torch.as_tensor(value, dtype=DTYPE)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rates = self.rates
-        return (-torch.expm1(-rates * x[..., self.n_weights :]) / rates) @ self.weights + self.bias
+        return saturating(x[..., self.n_weights :], self.rates) @ self.weights + self.bias
 
 
 class SumKernel(_FlatKernel):
@@ -328,10 +356,11 @@ COREGIONALIZED_KINDS = ("coregionalized", "coregionalized-scaling-law")
 
 
 def _build_modules(kind: str, n_weights: int) -> tuple[Kernel, Mean]:
-    if kind in COREGIONALIZED_KINDS:
-        covar = SumKernel(CoregionalizedFidelityKernel(n_weights), CurveKernel(n_weights))
-        mean = FidelityLinearMean(n_weights) if kind == "coregionalized" else FidelityPowerLawMean(n_weights)
-        return covar, mean
+    if kind == "coregionalized":
+        return SumKernel(CoregionalizedFidelityKernel(n_weights), CurveKernel(n_weights)), FidelityLinearMean(n_weights)
+    if kind == "coregionalized-scaling-law":
+        covar = SumKernel(CoregionalizedFidelityKernel(n_weights, saturating=True), CurveKernel(n_weights))
+        return covar, FidelityPowerLawMean(n_weights)
     if kind == "product-rbf":
         covar = ScaleKernel(
             RBFKernel(ard_num_dims=n_weights + 2, lengthscale_prior=LogNormalPrior(math.log(0.5), 1.0))

@@ -325,3 +325,26 @@ def test_the_scaling_law_mean_flattens_beyond_the_runs_where_a_straight_line_ove
             errors[kind] = float(np.mean(mean - truth))
     assert abs(errors["coregionalized-scaling-law"]) < 0.01  # 0.0001 on one machine
     assert errors["coregionalized"] < -0.03  # the straight line promises more than the law gives (-0.058)
+
+
+def test_each_mixture_s_own_scaling_law_is_extrapolated_with_its_floor():
+    """``L(w, N) = E(w) + A(w) N^-0.3``: mixtures rich in the first domain gain more with scale.
+    The mixture effect's trend saturates as the law does (phi(z) = [1, h(z_scale), h(z_step)]);
+    a trend linear in log scale carries every mixture's gain on for ever."""
+    rng = np.random.default_rng(3)
+    n_params = np.array([2e7, 6e7, 1.5e8, 4.8e8])
+    w = sample_simplex(rng, 48, SPEC, face_fraction=0.2)
+    sizes = n_params[np.arange(len(w)) % len(n_params)]
+
+    def law(w: np.ndarray, n: np.ndarray) -> np.ndarray:
+        return 2.0 + effect(w) + (3.0 + 4.0 * w[:, 0]) * (n / 1e7) ** -0.3
+
+    x = np.column_stack([w, (np.log10(sizes) - 9.0) / 1.7, np.zeros(len(w))])
+    probe = sample_simplex(np.random.default_rng(4), 16, SPEC)
+    truth = law(probe, np.full(len(probe), 1e9))
+    with single_threaded():
+        law_mean, _ = MultiFidelitySurrogate("coregionalized-scaling-law").fit(x, law(w, sizes), n_weights=3).predict(
+            _at(probe, TARGET))
+        line_mean, _ = MultiFidelitySurrogate().fit(x, law(w, sizes), n_weights=3).predict(_at(probe, TARGET))
+    assert np.max(np.abs(law_mean - truth)) < 0.01  # 0.0003 on average on one machine
+    assert np.mean(line_mean - truth) < -0.08  # -0.18: the straight line promises more than the law gives
