@@ -135,7 +135,32 @@ class _FlatKernel(Kernel):
         self._batch_shape = value
 
 
-class CoregionalizedFidelityKernel(_FlatKernel):
+def saturating(z: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+    """``h(z; a) = (1 - exp(-a z)) / a`` per fidelity coordinate: a power law with a floor in
+    parameters (or steps), shifted to 0 at the target with slope 1 there."""
+    return -torch.expm1(-rates * z) / rates
+
+
+class SaturationRates:
+    """The rates ``(a, b)`` of :func:`saturating` in scale and steps, for a gpytorch module:
+    log-normal prior with median 1 (a Chinchilla-like exponent of 0.3 over the 1.7 decades of a
+    20M-1B ladder), so that a trend flattens beyond the runs unless the data says it does not."""
+
+    def _register_rates(self) -> None:
+        self.register_parameter("raw_rates", torch.nn.Parameter(torch.zeros(2, dtype=DTYPE)))
+        self.register_constraint("raw_rates", Interval(1e-4, 20.0))
+        self.register_prior("rates_prior", LogNormalPrior(0.0, 0.75), lambda m: m.rates, lambda m, v: m._set_rates(v))
+        self._set_rates(torch.ones(2, dtype=DTYPE))  # the prior's median
+
+    @property
+    def rates(self) -> torch.Tensor:
+        return self.raw_rates_constraint.transform(self.raw_rates)
+
+    def _set_rates(self, value: torch.Tensor) -> None:
+        self.initialize(raw_rates=self.raw_rates_constraint.inverse_transform(torch.as_tensor(value, dtype=DTYPE)))
+
+
+class CoregionalizedFidelityKernel(SaturationRates, _FlatKernel):
     """``k_w(w, w') * (phi(z)^T B phi(z') + s_r * k_r(z, z'))``.
 
     ``phi(z) = [1, z_scale, z_step]`` and ``B = L L^T + diag`` carry the part of a mixture's effect
@@ -155,12 +180,8 @@ class CoregionalizedFidelityKernel(_FlatKernel):
         self.n_weights = n_weights
         self.n_features = n_features
         self.saturating = saturating
-        if saturating:  # phi(z) = [1, h(z_scale; a), h(z_step; b)]: see FidelityPowerLawMean
-            self.register_parameter("raw_rates", torch.nn.Parameter(torch.zeros(2, dtype=DTYPE)))
-            self.register_constraint("raw_rates", Interval(1e-4, 20.0))
-            self.register_prior("rates_prior", LogNormalPrior(0.0, 0.75), lambda m: m.rates,
-                                lambda m, v: m._set_rates(v))
-            self._set_rates(torch.ones(2, dtype=DTYPE))
+        if saturating:  # phi(z) = [1, h(z_scale; a), h(z_step; b)]
+            self._register_rates()
         self.mixture_kernel = MaternKernel(
             nu=2.5,
             ard_num_dims=n_weights,
@@ -197,13 +218,6 @@ class CoregionalizedFidelityKernel(_FlatKernel):
     def coregionalization(self) -> torch.Tensor:
         lower = torch.tril(self.raw_factor)
         return lower @ lower.T + torch.diag(torch.nn.functional.softplus(self.raw_diag))
-
-    @property
-    def rates(self) -> torch.Tensor:
-        return self.raw_rates_constraint.transform(self.raw_rates)
-
-    def _set_rates(self, value: torch.Tensor) -> None:
-        self.initialize(raw_rates=self.raw_rates_constraint.inverse_transform(torch.as_tensor(value, dtype=DTYPE)))
 
     def _features(self, z: torch.Tensor) -> torch.Tensor:
         ones = torch.ones(z.shape[:-1] + (1,), dtype=z.dtype, device=z.device)
@@ -303,22 +317,15 @@ class FidelityLinearMean(Mean):
         return x[..., self.n_weights :] @ self.weights + self.bias
 
 
-def saturating(z: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
-    """``h(z; a) = (1 - exp(-a z)) / a`` per fidelity coordinate: a power law with a floor in
-    parameters (or steps), shifted to 0 at the target with slope 1 there."""
-    return -torch.expm1(-rates * z) / rates
-
-
-class FidelityPowerLawMean(Mean):
+class FidelityPowerLawMean(SaturationRates, Mean):
     """``c0 + c1 h(z_scale; a) + c2 h(z_step; b)`` with ``h(z; a) = (1 - exp(-a z)) / a``.
 
     A power law with a floor in parameters and in steps (``L = E + A N^-alpha``, as Data Mixing
     Laws and the mixture scaling laws fit): in the fidelity coordinates ``A N^-alpha`` is an
     exponential in ``z``, and ``h`` is that curve shifted to 0 at the target with slope 1 there.
     As ``a -> 0`` it is :class:`FidelityLinearMean`'s straight line, which extrapolates the trend
-    for ever; the rates' prior (log-normal, median 1: a Chinchilla-like exponent of 0.3 over the
-    1.7 decades of a 20M-1B ladder) makes the trend flatten beyond the runs unless the data says
-    it does not.
+    for ever; the rates' prior (:class:`SaturationRates`) makes the trend flatten beyond the runs
+    unless the data says it does not.
     """
 
     def __init__(self, n_weights: int) -> None:
@@ -326,17 +333,7 @@ class FidelityPowerLawMean(Mean):
         self.n_weights = n_weights
         self.register_parameter("weights", torch.nn.Parameter(torch.zeros(2, dtype=DTYPE)))
         self.register_parameter("bias", torch.nn.Parameter(torch.zeros(1, dtype=DTYPE)))
-        self.register_parameter("raw_rates", torch.nn.Parameter(torch.zeros(2, dtype=DTYPE)))
-        self.register_constraint("raw_rates", Interval(1e-4, 20.0))
-        self.register_prior("rates_prior", LogNormalPrior(0.0, 0.75), lambda m: m.rates, lambda m, v: m._set_rates(v))
-        self._set_rates(torch.ones(2, dtype=DTYPE))  # the prior's median
-
-    @property
-    def rates(self) -> torch.Tensor:
-        return self.raw_rates_constraint.transform(self.raw_rates)
-
-    def _set_rates(self, value: torch.Tensor) -> None:
-        self.initialize(raw_rates=self.raw_rates_constraint.inverse_transform(torch.as_tensor(value, dtype=DTYPE)))
+        self._register_rates()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return saturating(x[..., self.n_weights :], self.rates) @ self.weights + self.bias
