@@ -58,6 +58,7 @@ from optuna_adso.space import (
     warn_nonfinite,
 )
 from optuna_adso.surrogate import (
+    SCALING_LAW_KIND,
     FidelityAxes,
     MultiFidelitySurrogate,
     SurrogateFitError,
@@ -72,9 +73,6 @@ METHODS = {"adso": ("coregionalized", "info-per-cost"), "paper": ("product-rbf",
 
 STEP_AXIS_FRACTION = 0.1
 """The model's step axis reaches down to this fraction of the target step."""
-
-STATED_SURROGATE_KIND = "coregionalized-scaling-law"
-"""The GP that states values beyond the runs (:meth:`StudyModel.fit_stated`)."""
 
 _IMPORTED_CHOICE_SEED = 0x1A9
 """Seeds the fixed choice of imported runs the model keeps when there are too many."""
@@ -649,18 +647,10 @@ class StudyModel:
         """
         if fitted.surrogate.kind != "coregionalized":
             return fitted
-        kind = fitted.state_kind + records.STATED_SUFFIX
-        obs, idx = fitted.observations, fitted.rows
-        x = np.column_stack([obs.weights, fitted.axes.z(obs.log_scale, obs.log_step)])[idx]
-        latest = records.latest_gp_state(self.trials, kind)
-        if maxiter is None and latest is not None and not self._refit_due(latest[1], now):
-            maxiter = 0
-        surrogate = MultiFidelitySurrogate(STATED_SURROGATE_KIND, self.settings.max_points).fit(
-            x, obs.values[idx], n_weights=self.spec.k, init_state=None if latest is None else latest[0],
-            maxiter=maxiter, groups=obs.trial_numbers[idx],
-        )
-        refitted = maxiter != 0 or latest is None  # with no state to start from, a fit always runs
-        return replace(fitted, surrogate=surrogate, refitted=refitted, state_kind=kind, side_states=[])
+        stated = self._fit_rows(fitted.observations, None, now=now, maxiter=maxiter,
+                                kind=fitted.state_kind + records.STATED_SUFFIX, rows=fitted.rows,
+                                surrogate_kind=SCALING_LAW_KIND)
+        return replace(stated, imported=fitted.imported)
 
     def _refit_due(self, fitted_at: int, now: int) -> bool:
         """:func:`refit_due`, counted in the study's own trials: 256 imported runs would
@@ -707,10 +697,10 @@ class StudyModel:
             last = np.sort(np.random.default_rng(_IMPORTED_CHOICE_SEED).choice(last, size=cap, replace=False))
         return last
 
-    def _fit_rows(self, obs: Observations, rng: np.random.Generator, *, now: int, maxiter: int | None,
-                  kind: str, rows: np.ndarray | None = None) -> FittedSurrogate:
-        """The GP on ``obs`` (on its ``rows``; default: thinned to ``max_points``), its
-        hyperparameters stored under ``kind``."""
+    def _fit_rows(self, obs: Observations, rng: np.random.Generator | None, *, now: int, maxiter: int | None,
+                  kind: str, rows: np.ndarray | None = None, surrogate_kind: str | None = None) -> FittedSurrogate:
+        """The GP on ``obs`` (on its ``rows``; default: thinned to ``max_points`` with ``rng``), its
+        hyperparameters stored under ``kind``; a GP of the study's kind unless ``surrogate_kind``."""
         axes = self.axes()
         z = axes.z(obs.log_scale, obs.log_step)
         x = np.column_stack([obs.weights, z])
@@ -719,7 +709,7 @@ class StudyModel:
         init_state = latest[0] if latest else None
         if maxiter is None and latest is not None and not self._refit_due(latest[1], now):
             maxiter = 0  # condition on the new data with the stored hyperparameters
-        surrogate = MultiFidelitySurrogate(self.settings.surrogate_kind, self.settings.max_points).fit(
+        surrogate = MultiFidelitySurrogate(surrogate_kind or self.settings.surrogate_kind, self.settings.max_points).fit(
             x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter,
             groups=obs.trial_numbers[idx],  # a run's reports share its offset
         )

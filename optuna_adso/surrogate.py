@@ -348,14 +348,18 @@ class SumKernel(_FlatKernel):
         return self.a.forward(x1, x2, diag=diag) + self.b.forward(x1, x2, diag=diag)
 
 
-COREGIONALIZED_KINDS = ("coregionalized", "coregionalized-scaling-law")
-"""The kinds with the coregionalized kernel and one offset per run (they differ in the mean)."""
+SCALING_LAW_KIND = "coregionalized-scaling-law"
+"""The scaling law per mixture that states values beyond the runs (see the module docstring)."""
+
+COREGIONALIZED_KINDS = ("coregionalized", SCALING_LAW_KIND)
+"""The kinds with the coregionalized kernel and one offset per run (they differ in how the mean
+and each mixture's trend follow scale and steps: straight lines in log scale, or power laws)."""
 
 
 def _build_modules(kind: str, n_weights: int) -> tuple[Kernel, Mean]:
     if kind == "coregionalized":
         return SumKernel(CoregionalizedFidelityKernel(n_weights), CurveKernel(n_weights)), FidelityLinearMean(n_weights)
-    if kind == "coregionalized-scaling-law":
+    if kind == SCALING_LAW_KIND:
         covar = SumKernel(CoregionalizedFidelityKernel(n_weights, saturating=True), CurveKernel(n_weights))
         return covar, FidelityPowerLawMean(n_weights)
     if kind == "product-rbf":
