@@ -238,6 +238,64 @@ def test_the_lengthscale_prior_is_gpsamplers():
     assert lp[1] == pytest.approx(lp[3]) and lp[0] == pytest.approx(lp[4]) == pytest.approx(-0.1 * (0.01 + 100))
 
 
+def test_the_coregionalization_prior_is_lkj_shaped():
+    """log p(B) = (eta - 1) log det corr(B): 0 for independent features, the same for a
+    correlation and its opposite, lower the stronger it is, and blind to the variances."""
+    import torch
+
+    from optuna_adso.surrogate import CorrelationShrinkagePrior
+
+    prior = CorrelationShrinkagePrior(2.0)
+
+    def b(r: float, scale: float = 1.0) -> torch.Tensor:
+        c = torch.tensor([[1.0, r, 0.0], [r, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+        d = torch.diag(torch.tensor([scale, 7.0, 0.1], dtype=torch.float64))
+        return d @ c @ d
+
+    lp = [float(prior.log_prob(b(r))) for r in (0.0, 0.5, -0.5, 0.9)]
+    assert lp[0] == pytest.approx(0.0, abs=1e-12)
+    assert lp[1] == pytest.approx(lp[2]) and lp[0] > lp[1] > lp[3]
+    assert lp[3] == pytest.approx(math.log(1 - 0.81))
+    assert float(prior.log_prob(b(0.5, scale=30.0))) == pytest.approx(lp[1])
+
+
+def _small_scale_world(seed: int, informative: bool) -> tuple[np.ndarray, np.ndarray]:
+    """40 runs at the smallest scale and 8 at the target, at different mixtures; the small scale's
+    mixture effect is 3x the target's (informative) or an unrelated function as large."""
+    spec = make_mixture_spec("m", [f"d{i}" for i in range(5)])
+    rng = np.random.default_rng(seed)
+    c_target, c_small = rng.dirichlet(np.ones(5)), rng.dirichlet(np.ones(5))
+    w_small, w_target = sample_simplex(rng, 40, spec), sample_simplex(rng, 8, spec)
+    small_effect = c_target if informative else c_small
+    y = np.concatenate([
+        2.0 + 3.0 * np.sum((w_small - small_effect) ** 2, axis=1) + (0 if informative else 0.5 * np.sin(9 * w_small[:, 0])),
+        np.sum((w_target - c_target) ** 2, axis=1),
+    ]) + 0.002 * rng.normal(size=48)
+    x = np.vstack([_at(w_small, SMALL), _at(w_target, TARGET)])
+    return x, y
+
+
+def _small_to_target_correlation(seed: int, informative: bool) -> float:
+    x, y = _small_scale_world(seed, informative)
+    with single_threaded():
+        gp = MultiFidelitySurrogate().fit(x, y, n_weights=5, groups=np.arange(len(y)))
+    return gp.fidelity_correlation(SMALL, TARGET)
+
+
+def test_a_small_scale_is_not_read_as_the_target_unless_its_runs_show_it(monkeypatch):
+    """Where no mixture ran at both scales the likelihood barely sees how a mixture's level goes
+    with its slope across scales; the prior keeps that correlation near 0 unless the data say
+    otherwise, so an unrelated small scale does not look like a cheap copy of the target."""
+    import optuna_adso.surrogate as surrogate
+
+    with_prior = [_small_to_target_correlation(seed, informative=False) for seed in range(4)]
+    monkeypatch.setattr(surrogate, "COREGIONALIZATION_ETA", 1.0)  # flat: no prior
+    without = [_small_to_target_correlation(seed, informative=False) for seed in range(4)]
+    assert np.mean(with_prior) < np.mean(without) - 0.1, (with_prior, without)
+    monkeypatch.undo()
+    assert min(_small_to_target_correlation(seed, informative=True) for seed in range(2)) > 0.95
+
+
 @pytest.mark.parametrize("kind", ["coregionalized", "mixture"])
 def test_flat_kernels_report_the_batch_shape_gpytorch_derives(kind):
     """Our kernels answer ``batch_shape`` without walking their sub-modules (a fit reads it
