@@ -238,6 +238,21 @@ def test_same_seed_same_params_including_model_based_trials(full_study):
     assert c[1] != a[1]  # then the seed picks the space-filling draws
 
 
+def test_a_seeded_study_is_the_same_study_in_memory_and_in_sqlite(tmp_path):
+    """Everything the sampler knows comes from storage, hyperparameters included (JSON in SQLite):
+    a seed's study, pruner and recommendation must not depend on which storage holds it."""
+
+    def run(storage) -> tuple[list[dict], list[str], list[str], dict]:
+        study = optuna.create_study(storage=storage, sampler=make_sampler(seed=3), pruner=adso.ADSOPruner())
+        study.optimize(make_objective(), n_trials=12)
+        bases = [json.loads(t.system_attrs[PROPOSAL_ATTR])["basis"] for t in study.trials]
+        return [t.params for t in study.trials], [t.state.name for t in study.trials], bases, adso.recommend(study).mixture
+
+    in_memory = run(None)
+    assert in_memory[2][-1] != "startup"  # model-based proposals are among those compared
+    assert run(f"sqlite:///{tmp_path / 'study.db'}") == in_memory
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_startup_runs_start_from_uniform_and_spread_over_the_simplex(seed):
     """Independent draws cluster mid-simplex; the startup design must show the model how much
