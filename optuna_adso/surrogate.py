@@ -278,6 +278,10 @@ class CorrelationShrinkagePrior(Prior):
     target's) put it at -0.9, the acquisition read a 0.9 correlation between 10M and the target
     into it, and studies spent up to 115 runs in a row at 10M.  With the prior a correlation
     must be earned by runs that show it; ``eta = 2`` costs a correlation of 0.9 1.7 nats.
+
+    Not gpytorch's ``LKJPrior``: it scores the Cholesky factor of the correlation matrix (torch's
+    ``LKJCholesky`` density, whose Jacobian terms remain), so even at ``eta = 1`` it is not flat
+    (a correlation of 0.9 costs 0.83 nats there).
     """
 
     arg_constraints: dict = {}
