@@ -66,6 +66,7 @@ from optuna_adso.surrogate import (
     target_inputs,
     thin_observations,
 )
+from optuna_adso.swarm_shape import MIN_SWARM_RUNS, swarm_shape
 from optuna_adso.validation import as_bool, as_in_range, as_int, as_number, as_positive
 
 METHODS = {"adso": ("coregionalized", "info-per-cost"), "paper": ("product-rbf", "ei-per-cost")}
@@ -395,6 +396,7 @@ class StudyModel:
         self._held: dict[int, HeldPoint | None] | None = None
         self._reported: list[str] | None = None
         self._imported: list[int] | None = None  # numbers of imported runs, sorted (see own_number)
+        self._shape: tuple[np.ndarray | None] | None = None  # the swarm's shape, once computed
         # the per-domain model fitted to value the objective's reference, by excluded trial: the
         # composite acquisition reuses it (this instance lives for one proposal)
         self._domain_fits: dict[int | None, tuple[FittedSurrogate, DomainModel]] = {}
@@ -679,6 +681,30 @@ class StudyModel:
         data and need no test)."""
         return records.is_imported(trial) and not self.at_anchor_scale(trial)
 
+    def mixture_shape(self) -> np.ndarray | None:
+        """The lengthscales the imported runs below the anchor teach (see
+        :mod:`optuna_adso.swarm_shape`): fitted to their reported final values at the scale most
+        of them ran; None without such a swarm.  Computed once per model, and only where a
+        multi-fidelity GP is fitted before three complete anchor runs (the anchor-only GP never
+        uses it)."""
+        if self._shape is None:
+            self._shape = (self._swarm_shape(),)
+        return self._shape[0]
+
+    def _swarm_shape(self) -> np.ndarray | None:
+        borrowed = [t for t in self.trials if self.is_borrowed(t)]
+        if len(borrowed) < MIN_SWARM_RUNS:
+            return None
+        obs = collect_observations(borrowed, self.spec, self.scale, target_scale=self.target.run_scale,
+                                   target_step=self.target.step, maximize=self.reported_maximize)
+        rows = np.arange(len(obs))
+        rows = rows[np.lexsort((obs.log_step[rows], obs.trial_numbers[rows]))]
+        runs = obs.trial_numbers[rows]
+        last = rows[np.r_[runs[1:] != runs[:-1], True]]  # each run's last report, in run order
+        scales, counts = np.unique(np.round(obs.log_scale[last], 6), return_counts=True)
+        at = last[np.isclose(obs.log_scale[last], scales[np.argmax(counts)])]
+        return swarm_shape(obs.weights[at], obs.values[at], max_points=self.settings.max_points)
+
     def _thinned(self, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """At most ``max_points`` of the rows at fidelity coordinates ``z``: those nearest the
         target fidelity first."""
@@ -709,7 +735,11 @@ class StudyModel:
         init_state = latest[0] if latest else None
         if maxiter is None and latest is not None and not self._refit_due(latest[1], now):
             maxiter = 0  # condition on the new data with the stored hyperparameters
-        surrogate = MultiFidelitySurrogate(surrogate_kind or self.settings.surrogate_kind, self.settings.max_points).fit(
+        # priors act in fits only; the swarm's shape only until the study's own anchor runs can be tested
+        early = not fidelity_trust.can_decide(self.complete_anchor_runs())
+        shape = self.mixture_shape() if early and (maxiter != 0 or init_state is None) else None
+        surrogate = MultiFidelitySurrogate(surrogate_kind or self.settings.surrogate_kind, self.settings.max_points,
+                                           shape).fit(
             x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter,
             groups=obs.trial_numbers[idx],  # a run's reports share its offset
         )

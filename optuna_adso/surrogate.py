@@ -405,7 +405,45 @@ COREGIONALIZED_KINDS = ("coregionalized", SCALING_LAW_KIND)
 and each mixture's trend follow scale and steps: straight lines in log scale, or power laws)."""
 
 
-def _build_modules(kind: str, n_weights: int) -> tuple[Kernel, Mean]:
+SHAPE_LOG_SD = 0.7
+"""Spread (in log lengthscale) of the prior a swarm's shape sets: the lengthscales fitted at 20M and
+at the top scale on the same 256 mixtures differ by a factor 1.2 to 2.2 (rms of the log ratio 0.19
+to 0.79 over the paper simulator's objectives and eight synthetic worlds)."""
+
+
+def mixture_kernel(covar: Kernel) -> MaternKernel:
+    """The kernel over the weights inside a GP's covariance (every kind but ``product-rbf``)."""
+    if isinstance(covar, SumKernel):
+        covar = covar.a
+    if isinstance(covar, CoregionalizedFidelityKernel):
+        return covar.mixture_kernel
+    if isinstance(covar, MixtureOnlyKernel):
+        return covar.inner.base_kernel
+    raise ValueError(f"no mixture kernel in {type(covar).__name__}")
+
+
+def _shaped(covar: Kernel, shape: np.ndarray) -> None:
+    """Centre the mixture kernel's lengthscale prior on ``shape`` (one lengthscale per domain) and
+    start there: what a swarm of small runs says about which weights matter, and how sharply."""
+    kernel = mixture_kernel(covar)
+    loc = torch.log(torch.as_tensor(np.asarray(shape, dtype=float), dtype=DTYPE))
+    kernel.register_prior(
+        "lengthscale_prior", LogNormalPrior(loc, torch.tensor(SHAPE_LOG_SD, dtype=DTYPE)),
+        lambda m: m.lengthscale, lambda m, v: m._set_lengthscale(v),
+    )
+    kernel.lengthscale = torch.exp(loc).clamp(0.011, 19.9).reshape(kernel.lengthscale.shape)
+
+
+def _build_modules(kind: str, n_weights: int, shape: np.ndarray | None = None) -> tuple[Kernel, Mean]:
+    covar, mean = _unshaped_modules(kind, n_weights)
+    if shape is not None:
+        if len(shape) != n_weights:
+            raise ValueError(f"shape must give one lengthscale per domain ({n_weights}), got {len(shape)}")
+        _shaped(covar, shape)
+    return covar, mean
+
+
+def _unshaped_modules(kind: str, n_weights: int) -> tuple[Kernel, Mean]:
     if kind == "coregionalized":
         return SumKernel(CoregionalizedFidelityKernel(n_weights), CurveKernel(n_weights)), FidelityLinearMean(n_weights)
     if kind == SCALING_LAW_KIND:
@@ -492,9 +530,12 @@ def _noise_prior(kind: str) -> Prior:
 class MultiFidelitySurrogate:
     """A fitted GP over (weights, z) with standardized outputs; predicts in original units."""
 
-    def __init__(self, kind: str = "coregionalized", max_points: int = 400) -> None:
+    def __init__(self, kind: str = "coregionalized", max_points: int = 400, shape: np.ndarray | None = None) -> None:
+        """``shape``: the mixture kernel's lengthscales, one per domain, that its prior is centred
+        on (see :func:`optuna_adso.swarm_shape.swarm_shape`); None: the kind's own prior."""
         self.kind = kind
         self.max_points = max_points
+        self.shape = None if shape is None else np.asarray(shape, dtype=float)
         self.model: SingleTaskGP | None = None
         self._y_mean = 0.0
         self._y_std = 1.0
@@ -566,7 +607,7 @@ class MultiFidelitySurrogate:
         self._y_std = max(spread, floor) or 1.0
         train_x = torch.tensor(x, dtype=DTYPE)
         train_y = torch.tensor((y - self._y_mean) / self._y_std, dtype=DTYPE).unsqueeze(-1)
-        covar, mean = _build_modules(self.kind, n_weights)
+        covar, mean = _build_modules(self.kind, n_weights, self.shape)
         likelihood = _likelihood(self.kind, self.groups, len(y))
         model = SingleTaskGP(
             train_x, train_y, likelihood=likelihood, covar_module=covar, mean_module=mean,
@@ -632,7 +673,7 @@ class MultiFidelitySurrogate:
         assert self.model is not None
         if len(x) == 0:
             return self
-        new = MultiFidelitySurrogate(self.kind, self.max_points)
+        new = MultiFidelitySurrogate(self.kind, self.max_points, self.shape)
         new.n_weights, new._y_mean, new._y_std = self.n_weights, self._y_mean, self._y_std
         tx = torch.cat([self.model.train_inputs[0], torch.tensor(np.asarray(x), dtype=DTYPE)])
         ty = torch.cat(

@@ -469,13 +469,17 @@ def test_imported_small_runs_are_used_only_where_they_predict_the_target_runs(ce
     assert records.read_proposal(study.trials[-1])["imported_used"] is used
 
 
-def test_a_swarm_the_model_has_not_admitted_leaves_the_study_as_a_cold_one() -> None:
+def test_a_swarm_the_model_has_not_admitted_leaves_the_study_as_a_cold_one(monkeypatch) -> None:
     """Imported runs shift every trial number; the sampler's and the pruner's random streams
     count the study's own trials, so a swarm that the held-out test keeps out (here one that
-    contradicts the study's runs) changes nothing: the warm study proposes, runs and recommends
-    exactly what the cold study of the same seed does.  The warm study runs until a proposal is
-    made after the swarm was judged (and left out): 7 trials on one machine, 13 on another, where
-    the floating point sent the early runs to other scales."""
+    contradicts the study's runs) changes nothing but the shape it teaches (the lengthscale
+    prior of :mod:`optuna_adso.swarm_shape`, switched off here): the warm study proposes, runs and
+    recommends exactly what the cold study of the same seed does.  The warm study runs until a
+    proposal is made after the swarm was judged (and left out): 7 trials on one machine, 13 on
+    another, where the floating point sent the early runs to other scales."""
+    import optuna_adso.study_model
+
+    monkeypatch.setattr(optuna_adso.study_model, "MIN_SWARM_RUNS", 10**9)
     warm = optuna.create_study(sampler=make_sampler(seed=3, n_candidates=64), pruner=adso.ADSOPruner())
     adso.add_runs(warm, _swarm_rows((0.05, 0.9, 0.05), 1e7), mixture_name="mix", scale_name="model_size",
                   domains=DOMAINS, scales=SCALES)
@@ -493,3 +497,32 @@ def test_a_swarm_the_model_has_not_admitted_leaves_the_study_as_a_cold_one() -> 
     assert [t.params for t in own] == [t.params for t in cold.trials]
     assert [(t.state, t.value) for t in own] == [(t.state, t.value) for t in cold.trials]
     assert adso.recommend(warm).mixture == pytest.approx(adso.recommend(cold).mixture)
+
+
+def test_a_swarm_the_model_has_not_admitted_still_shapes_its_first_multi_fidelity_gps() -> None:
+    """The swarm's values stay out of the model until they predict the study's runs, but its
+    lengthscales centre the prior of the multi-fidelity GPs (:mod:`optuna_adso.swarm_shape`)
+    until three complete anchor runs; the anchor-only GP, the hedge, stays target-only BO.  A
+    cold study knows no shape."""
+    warm = fresh_study()
+    adso.add_runs(warm, _swarm_rows((0.05, 0.9, 0.05), 1e7), mixture_name="mix", scale_name="model_size",
+                  domains=DOMAINS, scales=SCALES)
+    warm.optimize(make_objective(), n_trials=1)
+    model = StudyModel.of(warm)
+    shape = model.mixture_shape()
+    assert shape is not None and shape.shape == (len(DOMAINS),) and np.all(shape > 0)
+    assert model.complete_anchor_runs() < 3
+    fitted = model.fit_surrogate(np.random.default_rng(0), now=len(warm.trials), maxiter=20)
+    assert fitted.surrogate.shape is not None and np.array_equal(fitted.surrogate.shape, shape)
+    for _ in range(30):
+        warm.optimize(make_objective(), n_trials=1)
+        if StudyModel.of(warm).complete_anchor_runs() >= 3:
+            break
+    model = StudyModel.of(warm)
+    assert model.complete_anchor_runs() >= 3
+    fitted = model.fit_surrogate(np.random.default_rng(0), now=len(warm.trials), maxiter=20)
+    assert fitted.surrogate.shape is None
+    check = model.check_anchor(fitted, now=len(warm.trials), maxiter=20)
+    assert check.anchor_only is not None and check.anchor_only.shape is None
+    cold = declared_study()
+    assert StudyModel.of(cold).mixture_shape() is None
