@@ -697,10 +697,7 @@ class StudyModel:
             return None
         obs = collect_observations(borrowed, self.spec, self.scale, target_scale=self.target.run_scale,
                                    target_step=self.target.step, maximize=self.reported_maximize)
-        rows = np.arange(len(obs))
-        rows = rows[np.lexsort((obs.log_step[rows], obs.trial_numbers[rows]))]
-        runs = obs.trial_numbers[rows]
-        last = rows[np.r_[runs[1:] != runs[:-1], True]]  # each run's last report, in run order
+        last = last_reports(obs, np.arange(len(obs)))
         scales, counts = np.unique(np.round(obs.log_scale[last], 6), return_counts=True)
         at = last[np.isclose(obs.log_scale[last], scales[np.argmax(counts)])]
         return swarm_shape(obs.weights[at], obs.values[at], max_points=self.settings.max_points)
@@ -714,10 +711,7 @@ class StudyModel:
         """The last report of each imported run below the anchor (what it says about its
         mixture at its scale), for at most half of ``max_points`` runs: a fixed choice, so that
         the model does not change between proposals for want of new data."""
-        rows = np.flatnonzero(borrowed)
-        order = rows[np.lexsort((obs.log_step[rows], obs.trial_numbers[rows]))]
-        runs = obs.trial_numbers[order]
-        last = order[np.r_[runs[1:] != runs[:-1], True]]
+        last = last_reports(obs, np.flatnonzero(borrowed))
         cap = self.settings.max_points // 2
         if len(last) > cap:
             last = np.sort(np.random.default_rng(_IMPORTED_CHOICE_SEED).choice(last, size=cap, replace=False))
@@ -736,8 +730,9 @@ class StudyModel:
         if maxiter is None and latest is not None and not self._refit_due(latest[1], now):
             maxiter = 0  # condition on the new data with the stored hyperparameters
         # priors act in fits only; the swarm's shape only until the study's own anchor runs can be tested
-        early = not fidelity_trust.can_decide(self.complete_anchor_runs())
-        shape = self.mixture_shape() if early and (maxiter != 0 or init_state is None) else None
+        shape = self.mixture_shape() if maxiter != 0 or init_state is None else None
+        if shape is not None and fidelity_trust.can_decide(self.complete_anchor_runs()):
+            shape = None
         surrogate = MultiFidelitySurrogate(surrogate_kind or self.settings.surrogate_kind, self.settings.max_points,
                                            shape).fit(
             x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter,
@@ -897,6 +892,13 @@ def held_point(trial: FrozenTrial, spec: MixtureSpec, target: Target) -> HeldPoi
     if "weights" in info:
         return HeldPoint(np.array(info["weights"]), float(info["scale"]), float(info["stop_step"]), True)
     return None
+
+
+def last_reports(obs: Observations, rows: np.ndarray) -> np.ndarray:
+    """Of ``rows``, the last report (highest step) of each run, in run order."""
+    order = rows[np.lexsort((obs.log_step[rows], obs.trial_numbers[rows]))]
+    runs = obs.trial_numbers[order]
+    return order[np.r_[runs[1:] != runs[:-1], True]]
 
 
 def refit_due(fitted_at: int, now: int) -> bool:
