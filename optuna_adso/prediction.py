@@ -160,10 +160,7 @@ def predict(
         raise ValueError(f"the study has no model to predict with yet ({exc})") from None
     with single_threaded():
         if not model.target_runnable:  # a power law with a floor states values, not a straight line
-            try:
-                fitted = model.fit_stated(fitted, now=len(model.trials), maxiter=0)
-            except SurrogateFitError:
-                pass  # the search's GP states them
+            fitted, _ = model.stated_or_search(fitted, now=len(model.trials))
         x = np.column_stack([rows, np.broadcast_to(np.array(z), (len(rows), 2))])
         mean, var = fitted.surrogate.predict(x)
         inside, beyond = std_inflation(model, fitted)

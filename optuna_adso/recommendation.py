@@ -274,11 +274,10 @@ def _recommend(
 
 def _stated(model: StudyModel, fitted: FittedSurrogate, now: int, notes: list[str]) -> FittedSurrogate:
     """The GP that states values beyond the runs, or ``fitted`` (with a note) where it cannot be fitted."""
-    try:
-        return model.fit_stated(fitted, now=now, maxiter=0)
-    except SurrogateFitError as exc:
-        notes.append(f"the scaling-law GP could not be fitted ({exc}): the search's GP states the value")
-        return fitted
+    stated, note = model.stated_or_search(fitted, now=now)
+    if note is not None:
+        notes.append(note)
+    return stated
 
 
 def _no_model_yet(model: StudyModel, spent: float, target: dict[str, float], n_trials: int,

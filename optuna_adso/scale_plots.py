@@ -35,10 +35,10 @@ def plot_scale_fan(
         try:
             fitted = model.fit_surrogate(np.random.default_rng(0), now=len(model.trials), maxiter=0)
             best = incumbent_weights(fitted.surrogate, fitted.observations.weights, n=top)
-            if not model.target_runnable:  # the GP that states values beyond the runs, as predict()'s
-                fitted = model.fit_stated(fitted, now=len(model.trials), maxiter=0)
         except SurrogateFitError as exc:
             raise ValueError(f"the study has no model to plot yet ({exc})") from None
+        if not model.target_runnable:  # the GP that states values beyond the runs, as predict()'s
+            fitted, _ = model.stated_or_search(fitted, now=len(model.trials))
         inside, beyond = std_inflation(model, fitted)  # widened as predict() widens
     largest = max(model.scale_choices)
     scales = np.geomspace(min(model.scale_choices), max(target.scale, largest), n_scales)

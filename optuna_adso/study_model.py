@@ -654,6 +654,16 @@ class StudyModel:
                                 surrogate_kind=SCALING_LAW_KIND)
         return replace(stated, imported=fitted.imported)
 
+    def stated_or_search(self, fitted: FittedSurrogate, *, now: int,
+                         maxiter: int | None = 0) -> tuple[FittedSurrogate, str | None]:
+        """:meth:`fit_stated`, or ``fitted`` itself (the search's GP) with a note saying why where
+        the scaling law cannot be fitted: ``recommend``, ``predict`` and the scale fan state
+        values beyond the runs alike, and none of them fails for want of the second GP."""
+        try:
+            return self.fit_stated(fitted, now=now, maxiter=maxiter), None
+        except SurrogateFitError as exc:
+            return fitted, f"the scaling-law GP could not be fitted ({exc}): the search's GP states the value"
+
     def _refit_due(self, fitted_at: int, now: int) -> bool:
         """:func:`refit_due`, counted in the study's own trials: 256 imported runs would
         otherwise stretch the schedule to a refit every 26 trials from the first new one."""

@@ -431,7 +431,9 @@ def _shaped(covar: Kernel, shape: np.ndarray) -> None:
         "lengthscale_prior", LogNormalPrior(loc, torch.tensor(SHAPE_LOG_SD, dtype=DTYPE)),
         lambda m: m.lengthscale, lambda m, v: m._set_lengthscale(v),
     )
-    kernel.lengthscale = torch.exp(loc).clamp(0.011, 19.9).reshape(kernel.lengthscale.shape)
+    bounds = kernel.raw_lengthscale_constraint
+    lower, upper = float(bounds.lower_bound), float(bounds.upper_bound)  # start just inside them
+    kernel.lengthscale = torch.exp(loc).clamp(lower * 1.1, upper * 0.995).reshape(kernel.lengthscale.shape)
 
 
 def _build_modules(kind: str, n_weights: int, shape: np.ndarray | None = None) -> tuple[Kernel, Mean]:

@@ -247,6 +247,31 @@ def test_beyond_the_runs_the_scaling_law_gp_states_the_values():
     assert abs(stated_mean - line_mean) > 1e-6  # two models, not one under two names
 
 
+def test_where_the_scaling_law_cannot_be_fitted_the_search_gp_states_every_value(monkeypatch):
+    """recommend (with a note), predict and the scale fan all fall back to the search's GP; the
+    fan used to fail with "no model to plot yet" while the other two answered."""
+    from optuna_adso.study_model import StudyModel
+    from optuna_adso.surrogate import SurrogateFitError
+    from optuna_adso.visualization import plot_scale_fan
+
+    study, _, domains, _, _ = _beyond_study()
+
+    def no_scaling_law(self, fitted, *, now, maxiter=None):
+        raise SurrogateFitError("refused by the test")
+
+    monkeypatch.setattr(StudyModel, "fit_stated", no_scaling_law)
+    rec = adso.recommend(study)
+    assert any("scaling-law GP could not be fitted (refused by the test)" in n for n in rec.notes)
+    model = StudyModel.of(study)
+    fitted = model.fit_surrogate(np.random.default_rng(0), now=len(study.trials), maxiter=0)
+    w = np.array([[rec.mixture[d] for d in domains]])
+    line_mean = float(fitted.surrogate.predict_target(w)[0][0])
+    assert rec.mean == pytest.approx(line_mean, abs=1e-9)
+    assert adso.predict(study, rec.mixture)[0].mean == pytest.approx(line_mean, abs=1e-9)
+    lines = [t for t in plot_scale_fan(study, top=1, n_scales=4).data if t.mode == "lines"]
+    assert len(lines) == 1 and lines[0].x[-1] > max(StudyModel.of(study).scale_choices)
+
+
 def test_a_runnable_target_is_stated_by_the_search_gp(tmp_path):
     from optuna_adso import records
     from optuna_adso.study_model import StudyModel
