@@ -152,6 +152,20 @@ def test_compare_counts_seeds_won_beyond_the_tolerance_on_the_seeds_both_ran() -
     np.testing.assert_array_equal(row.before_to_1pct, [math.inf, math.inf, math.inf, 10.0])  # seed 3 keeps 1% from 10
 
 
+def test_a_suite_with_a_warm_start_reports_it_against_the_cold_study_seed_by_seed() -> None:
+    from benchmarks.report import _warm_start_section
+
+    cold = [_trace("adso", [1.0, 10.0], [0.5, r], seed) for seed, r in enumerate([0.002, 0.004])]
+    warm = [_trace("adso-warm256", [1.0, 10.0], [0.005, r], seed) for seed, r in enumerate([0.002, 0.009])]
+    lines = _warm_start_section({"p": {"adso": cold, "adso-warm256": warm}, "q": {"adso": cold}}, 10.0)
+    assert lines[0] == "## `adso-warm256` against `adso` from nothing, seed by seed"
+    rows = [line for line in lines if line.startswith("| p |")]
+    assert len(rows) == 1 and "| 0 / 1 / 1 |" in rows[0]  # seed 1 ends worse beyond the tolerance
+    assert "| 1.0 (2/2) |" in rows[0]  # the warm start keeps 1% from its first trial, on both seeds
+    assert not any(line.startswith("| q |") for line in lines)  # no warm start ran on q
+    assert _warm_start_section({"p": {"adso": cold}}, 10.0) == []
+
+
 @pytest.mark.skipif(
     not paper_data_available(),
     reason=f"paper simulator files (mlp.npz, flops.csv) not found in {paper_data_dir()}; set $ADSO_PAPER_SIMULATOR",
