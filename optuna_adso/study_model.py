@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -66,7 +66,7 @@ from optuna_adso.surrogate import (
     target_inputs,
     thin_observations,
 )
-from optuna_adso.swarm_shape import MIN_SWARM_RUNS, swarm_shape
+from optuna_adso.swarm_shape import MIN_SWARM_RUNS, shape_holds, swarm_shape
 from optuna_adso.validation import as_bool, as_in_range, as_int, as_number, as_positive
 
 METHODS = {"adso": ("coregionalized", "info-per-cost"), "paper": ("product-rbf", "ei-per-cost")}
@@ -743,12 +743,33 @@ class StudyModel:
         shape = self.mixture_shape() if maxiter != 0 or init_state is None else None
         if shape is not None and fidelity_trust.can_decide(self.complete_anchor_runs()):
             shape = None
-        surrogate = MultiFidelitySurrogate(surrogate_kind or self.settings.surrogate_kind, self.settings.max_points,
-                                           shape).fit(
-            x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter,
-            groups=obs.trial_numbers[idx],  # a run's reports share its offset
-        )
+
+        def fitted(with_shape: np.ndarray | None) -> MultiFidelitySurrogate:
+            return MultiFidelitySurrogate(surrogate_kind or self.settings.surrogate_kind, self.settings.max_points,
+                                          with_shape).fit(
+                x[idx], obs.values[idx], n_weights=self.spec.k, init_state=init_state, maxiter=maxiter,
+                groups=obs.trial_numbers[idx],  # a run's reports share its offset
+            )
+
+        surrogate = fitted(shape)
+        if shape is not None:
+            surrogate = self._unless_shape_misleads(surrogate, lambda: fitted(None), obs, idx)
         return FittedSurrogate(surrogate, obs, axes, maxiter != 0, idx, kind)
+
+    def _unless_shape_misleads(self, shaped: MultiFidelitySurrogate, fit_plain: Callable[[], MultiFidelitySurrogate],
+                               obs: Observations, idx: np.ndarray) -> MultiFidelitySurrogate:
+        """``shaped``, or the GP ``fit_plain`` fits without the swarm's shape where that one
+        predicts the study's own runs (each held out) clearly better: the swarm's shape is imported data
+        too, and must not mislead the study more than its own runs would (:func:`shape_holds`)."""
+        try:
+            plain = fit_plain()
+        except SurrogateFitError:
+            return shaped
+        runs = obs.trial_numbers[idx]
+        own = ~np.isin(runs, list(self._imported_below_anchor()))
+        position = {int(r): i for i, r in enumerate(idx)}
+        finals = np.array([position[int(r)] for r in last_reports(obs, idx[own])], dtype=int)
+        return shaped if shape_holds(shaped, plain, runs, obs.values[idx], finals) else plain
 
     def _scored(self, fitted: FittedSurrogate) -> tuple[MultiFidelitySurrogate, np.ndarray, np.ndarray, np.ndarray]:
         """(GP, run of each training row, their values, the rows of the complete anchor runs'

@@ -8,7 +8,7 @@ import pytest
 from optuna_adso.simplex import sample_simplex
 from optuna_adso.space import make_mixture_spec
 from optuna_adso.surrogate import MultiFidelitySurrogate, mixture_kernel, single_threaded, target_inputs
-from optuna_adso.swarm_shape import MIN_SWARM_RUNS, swarm_shape
+from optuna_adso.swarm_shape import MIN_SWARM_RUNS, shape_holds, swarm_shape
 
 SPEC = make_mixture_spec("m", ["a", "b", "c", "d"])
 
@@ -77,3 +77,27 @@ def test_the_shape_survives_conditioning():
     with single_threaded():
         gp = MultiFidelitySurrogate("mixture", shape=np.ones(4)).fit(target_inputs(w), y, n_weights=4)
     assert np.array_equal(gp.condition_on(target_inputs(w[:2]), y[:2]).shape, np.ones(4))
+
+
+def _shape_verdict(shape: np.ndarray, n_runs: int, seed: int = 3) -> bool:
+    """shape_holds on ``n_runs`` of the study's own runs of :func:`sharp_in_a`, one report each."""
+    w = sample_simplex(np.random.default_rng(seed), n_runs, SPEC, face_fraction=0.0)
+    y = sharp_in_a(w)
+    runs = np.arange(n_runs)
+    with single_threaded():
+        shaped = MultiFidelitySurrogate("coregionalized", shape=shape).fit(
+            target_inputs(w), y, n_weights=4, groups=runs)
+        plain = MultiFidelitySurrogate("coregionalized").fit(target_inputs(w), y, n_weights=4, groups=runs)
+    return shape_holds(shaped, plain, runs, y, np.arange(n_runs))
+
+
+def test_a_shape_the_study_s_own_runs_contradict_is_dropped_and_a_true_one_kept():
+    """The gate that keeps a swarm from misleading the early GPs: a swarm that says d turns the
+    loss sharply and a does not loses to the plain GP at predicting the study's own runs of a
+    landscape sharp in a, each held out; the swarm that says a is kept."""
+    assert not _shape_verdict(np.array([5.0, 5.0, 5.0, 0.05]), 24)
+    assert _shape_verdict(np.array([0.15, 5.0, 5.0, 5.0]), 24)
+
+
+def test_too_few_own_runs_give_no_verdict_on_a_shape():
+    assert _shape_verdict(np.array([5.0, 5.0, 5.0, 0.05]), 2)
