@@ -654,13 +654,13 @@ class StudyModel:
                                 surrogate_kind=SCALING_LAW_KIND)
         return replace(stated, imported=fitted.imported)
 
-    def stated_or_search(self, fitted: FittedSurrogate, *, now: int,
-                         maxiter: int | None = 0) -> tuple[FittedSurrogate, str | None]:
-        """:meth:`fit_stated`, or ``fitted`` itself (the search's GP) with a note saying why where
-        the scaling law cannot be fitted: ``recommend``, ``predict`` and the scale fan state
-        values beyond the runs alike, and none of them fails for want of the second GP."""
+    def stated_or_search(self, fitted: FittedSurrogate, *, now: int) -> tuple[FittedSurrogate, str | None]:
+        """:meth:`fit_stated` with the stored hyperparameters, or ``fitted`` itself (the search's
+        GP) with a note saying why where the scaling law cannot be fitted: ``recommend``,
+        ``predict`` and the scale fan state values beyond the runs alike, and none of them fails
+        for want of the second GP."""
         try:
-            return self.fit_stated(fitted, now=now, maxiter=maxiter), None
+            return self.fit_stated(fitted, now=now, maxiter=0), None
         except SurrogateFitError as exc:
             return fitted, f"the scaling-law GP could not be fitted ({exc}): the search's GP states the value"
 
@@ -739,10 +739,12 @@ class StudyModel:
         init_state = latest[0] if latest else None
         if maxiter is None and latest is not None and not self._refit_due(latest[1], now):
             maxiter = 0  # condition on the new data with the stored hyperparameters
-        # priors act in fits only; the swarm's shape only until the study's own anchor runs can be tested
-        shape = self.mixture_shape() if maxiter != 0 or init_state is None else None
-        if shape is not None and fidelity_trust.can_decide(self.complete_anchor_runs()):
-            shape = None
+        # priors act in fits only; the swarm's shape only until the study's own anchor runs can be
+        # tested (asked in that order: the swarm's own GP is fitted only where its shape is used)
+        fits = maxiter != 0 or init_state is None
+        has_imports = self.n_own_trials < len(self.trials)
+        early = fits and has_imports and not fidelity_trust.can_decide(self.complete_anchor_runs())
+        shape = self.mixture_shape() if early else None
 
         def fitted(with_shape: np.ndarray | None) -> MultiFidelitySurrogate:
             return MultiFidelitySurrogate(surrogate_kind or self.settings.surrogate_kind, self.settings.max_points,
