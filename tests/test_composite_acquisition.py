@@ -74,25 +74,43 @@ def objective(trial: optuna.Trial) -> float:
     return float(losses.mean())
 
 
-def run(seed: int, n_trials: int) -> optuna.Study:
+def run(seed: int, n_trials: int, reference: str | dict[str, float] = "uniform") -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = adso.ADSOSampler({"n": 1e8, "step": 1000}, seed=seed, objective=adso.WorstExcessLoss("uniform"))
+    sampler = adso.ADSOSampler({"n": 1e8, "step": 1000}, seed=seed, objective=adso.WorstExcessLoss(reference))
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=n_trials)
     return study
 
 
+def _runs_of(study: optuna.Study, weights: np.ndarray, scale: float) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.trials if t.params["n"] == scale
+            and np.allclose([t.params[f"mix/{d}"] for d in DOMAINS], weights, atol=1e-6)]
+
+
 def test_a_worst_excess_study_runs_the_reference_at_the_target_once_then_scores_per_domain():
-    study = run(seed=2, n_trials=9)
+    reference = {"a": 0.6, "b": 0.3, "c": 0.1}
+    study = run(seed=2, n_trials=9, reference=reference)
     proposals = [records.read_proposal(t) for t in study.trials]
     bases = [p.get("basis") for p in proposals if p]
     assert bases.count("reference") == 1
     ref = next(t for t, p in zip(study.trials, proposals) if p.get("basis") == "reference")
     assert ref.params["n"] == 1e8
-    assert np.allclose([ref.params[f"mix/{d}"] for d in DOMAINS], 1 / 3, atol=1e-6)
+    assert _runs_of(study, np.array([0.6, 0.3, 0.1]), 1e8) == [ref]
     assert "per-domain" in bases
     rec = adso.recommend(study)
-    assert rec.objective == "worst-excess(uniform)"
+    assert rec.objective == "worst-excess(custom)"
     # seeded: the same study again proposes the same mixtures at the same scales
-    again = run(seed=2, n_trials=9)
+    again = run(seed=2, n_trials=9, reference=reference)
     assert [t.params for t in again.trials] == [t.params for t in study.trials]
+
+
+def test_a_uniform_reference_is_measured_by_the_startup_run_at_the_target():
+    """The anchor's first startup run is the uniform mixture: it measures the uniform reference,
+    and no second run of it is proposed."""
+    study = run(seed=2, n_trials=9)
+    bases = [p.get("basis") for p in (records.read_proposal(t) for t in study.trials) if p]
+    assert bases.count("reference") == 0
+    (ref,) = _runs_of(study, np.full(3, 1 / 3), 1e8)
+    assert records.read_proposal(ref)["basis"] == "startup"
+    assert "per-domain" in bases
+    assert adso.recommend(study).objective == "worst-excess(uniform)"

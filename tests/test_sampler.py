@@ -256,12 +256,17 @@ def test_a_seeded_study_is_the_same_study_in_memory_and_in_sqlite(tmp_path):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_startup_runs_start_from_uniform_and_spread_over_the_simplex(seed):
     """Independent draws cluster mid-simplex; the startup design must show the model how much
-    mixtures differ, so each run goes where no other run is."""
-    study = optuna.create_study(sampler=make_sampler(seed=seed, n_startup_trials=4))
-    study.optimize(make_objective(), n_trials=4)
+    mixtures differ, so each run goes where no other run is, but for the uniform mixture, which
+    opens the study and is the first run at the anchor (the top scale) too."""
+    study = optuna.create_study(sampler=make_sampler(seed=seed, n_startup_trials=5))
+    study.optimize(make_objective(), n_trials=5)
     w = np.array([[t.params[f"mix/{d}"] for d in DOMAINS] for t in study.trials])
+    scales = [t.params["model_size"] for t in study.trials]
+    assert scales[:3] == sorted(SCALES)  # one run per scale, smallest first
     np.testing.assert_allclose(w[0], 1 / 3)
-    gaps = [np.linalg.norm(w[i] - w[j]) for i in range(4) for j in range(i)]
+    np.testing.assert_allclose(w[2], 1 / 3)  # the anchor's first run: the safe default
+    spread = [0, 1, 3, 4]  # the uniform runs and the draws
+    gaps = [np.linalg.norm(w[i] - w[j]) for i in spread for j in spread if j < i]
     assert min(gaps) > 0.3, np.round(w, 3)  # iid Dirichlet draws: about 0.2 apart at the closest
     for t, row in zip(study.trials, w):  # the run, its proposal and its parameters agree
         np.testing.assert_allclose(json.loads(t.system_attrs[PROPOSAL_ATTR])["weights"], row, atol=1e-7)
