@@ -11,8 +11,9 @@ draws are vertices and faces, at the anchor often several times the uniform-opti
 while the cheap scales have not earned their place the anchor's own runs are the whole model
 (target-only BO), and one central run there anchors it, gives the recommendation a safe
 incumbent and shows the uniform mixture at two scales.  On the never-loses suite's runnable
-worlds whose small scales mislead or say nothing it cut the median final regret by 30-50%
-(docs/benchmarks-history.md, 2026-12-05).
+worlds whose small scales mislead or say nothing it cut the median final regret by 30-50% on
+five of seven (synth-00, -09, -10, -11, -13) and raised it on two (synth-16, -18), and it slowed
+synth-05, whose small scales teach (docs/benchmarks-history.md, 2026-12-05).
 """
 
 from __future__ import annotations
